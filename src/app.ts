@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto'
+import { STATUS_CODES } from 'node:http'
+import zlib from 'node:zlib'
+import { fileURLToPath } from 'node:url'
+import autoload from '@fastify/autoload'
+import compress from '@fastify/compress'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Config } from './config.js'
+import { fromDatabaseError, HttpError } from './errors.js'
+import db from './plugins/db.js'
+import reports from './plugins/reports.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+  }
+}
+
+export interface AppOptions {
+  readonly config: Config
+  /** the database the reports read (DATABASE_URL, or the embedded server's) */
+  readonly connectionString: string
+  readonly logger?: FastifyServerOptions['logger']
+}
+
+const ROUTES_DIR = fileURLToPath(new URL('../routes/', import.meta.url))
+
+/** The whole service as a Fastify instance; `src/server.ts` listens with it, tests inject into it. */
+export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
+  const { config } = options
+  const app = Fastify({
+    logger: options.logger ?? { level: config.logLevel },
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && /^[\w.:-]{1,64}$/.test(given) ? given : randomUUID()
+    },
+    // a HEAD of a report must not run the report: routes declare their own HEAD
+    exposeHeadRoutes: false,
+    ajv: {
+      customOptions: {
+        // an unknown query parameter is a 400, not silently dropped
+        removeAdditional: false,
+        coerceTypes: 'array',
+        useDefaults: true,
+        allErrors: false
+      }
+    },
+    schemaErrorFormatter: (errors) => new Error(describeValidation(errors))
+  })
+  app.decorate('config', config)
+  app.register(fp(async () => {}, { name: 'config' }))
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
+    const known = error instanceof HttpError ? error : fromDatabaseError(error)
+    if (known !== undefined) {
+      reply.headers(known.headers)
+      return reply.code(known.statusCode).send({ statusCode: known.statusCode, error: statusText(known.statusCode), message: known.message })
+    }
+    if (error.validation !== undefined || (error.statusCode !== undefined && error.statusCode < 500)) {
+      const code = error.statusCode ?? 400
+      return reply.code(code).send({ statusCode: code, error: statusText(code), message: error.message })
+    }
+    request.log.error({ err: error }, 'request failed')
+    return reply.code(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'the request failed; the log has its request id' })
+  })
+  app.setNotFoundHandler(async (request, reply) => {
+    const path = request.url.split('?')[0] ?? ''
+    const message = path.startsWith('/reports/')
+      ? `no report named "${decodeSafe(path.slice('/reports/'.length).replace(/\.(ndjson|csv|json)$/, ''))}"; GET /reports lists them`
+      : `no route ${request.method} ${path}`
+    return reply.code(404).send({ statusCode: 404, error: 'Not Found', message })
+  })
+
+  await app.register(compress, {
+    // @fastify/compress's default regex does not count application/x-ndjson as compressible
+    customTypes: /^text\/(?!event-stream)|(?:\+|\/)json(?:;|$)|\/x-ndjson(?:;|$)/,
+    // Brotli's default quality 11 is far too slow for a stream; 4 is near gzip's speed and ratio
+    brotliOptions: { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } }
+  })
+  await app.register(db, { connectionString: options.connectionString })
+  await app.register(reports)
+  await app.register(autoload, { dir: ROUTES_DIR, forceESM: true })
+  return app
+}
+
+function describeValidation (errors: ReadonlyArray<{ keyword: string, instancePath: string, message?: string | undefined, params: Record<string, unknown> }>): string {
+  const error = errors[0]
+  if (error === undefined) return 'invalid request'
+  if (error.keyword === 'additionalProperties') return `unknown parameter "${String(error.params.additionalProperty)}"`
+  if (error.keyword === 'required') return `missing required parameter "${String(error.params.missingProperty)}"`
+  const name = error.instancePath.split('/')[1] ?? ''
+  const allowed = Array.isArray(error.params.allowedValues) ? `: ${error.params.allowedValues.join(', ')}` : ''
+  return `parameter "${name}" ${error.message ?? 'is invalid'}${allowed}`
+}
+
+function statusText (code: number): string {
+  return STATUS_CODES[code] ?? 'Error'
+}
+
+function decodeSafe (text: string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}

@@ -1,0 +1,69 @@
+// Environment -> one typed, frozen configuration. A bad value stops the process at start with one
+// line naming the variable (API.md section 2).
+
+export interface Config {
+  readonly databaseUrl: string | undefined
+  readonly host: string
+  readonly port: number
+  readonly reportsDir: string | undefined
+  readonly poolMax: number
+  readonly leaseTimeoutMs: number
+  readonly statementTimeoutMs: number
+  readonly streamTimeoutMs: number
+  readonly stallTimeoutMs: number
+  readonly maxStreams: number
+  readonly apiKeysFile: string | undefined
+  readonly shutdownTimeoutMs: number
+  readonly logLevel: string
+  /** `application_name` of our database sessions: how operators (and tests) find them in pg_stat_activity */
+  readonly applicationName: string
+}
+
+export class ConfigError extends Error {}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
+  return Object.freeze({
+    databaseUrl: optional(env, 'DATABASE_URL'),
+    host: optional(env, 'HOST') ?? '127.0.0.1',
+    port: integer(env, 'PORT', 3000, 0, 65535),
+    reportsDir: optional(env, 'REPORTS_DIR'),
+    poolMax: integer(env, 'POOL_MAX', 10, 1, 10_000),
+    leaseTimeoutMs: integer(env, 'LEASE_TIMEOUT_MS', 2000, 1),
+    statementTimeoutMs: integer(env, 'STATEMENT_TIMEOUT_MS', 30_000, 1),
+    streamTimeoutMs: integer(env, 'STREAM_TIMEOUT_MS', 3_600_000, 1),
+    stallTimeoutMs: integer(env, 'STALL_TIMEOUT_MS', 30_000, 1),
+    maxStreams: integer(env, 'MAX_STREAMS', 64, 1, 100_000),
+    apiKeysFile: optional(env, 'API_KEYS_FILE'),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0),
+    logLevel: oneOf(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
+    applicationName: 'sluice'
+  })
+}
+
+/** The configuration with every default, for tests and tools that build the app directly. */
+export function defaultConfig (overrides: Partial<Config> = {}): Config {
+  return Object.freeze({ ...loadConfig({}), ...overrides })
+}
+
+function optional (env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name]
+  return value === undefined || value.trim() === '' ? undefined : value
+}
+
+function integer (env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = optional(env, name)
+  if (raw === undefined) return fallback
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be a whole number, got ${JSON.stringify(raw)}`)
+  const value = Number(raw)
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${raw}`)
+  return value
+}
+
+function oneOf (env: NodeJS.ProcessEnv, name: string, fallback: string, allowed: string[]): string {
+  const raw = optional(env, name)
+  if (raw === undefined) return fallback
+  if (!allowed.includes(raw)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`)
+  return raw
+}

@@ -1,0 +1,146 @@
+import net from 'node:net'
+import type pg from 'pg'
+import { ServiceUnavailable } from '../errors.js'
+
+export interface LeaseSettings {
+  /** PostgreSQL's statement_timeout for every statement run under the lease */
+  readonly statementTimeoutMs: number
+  /** how long to wait for a connection before the request is refused */
+  readonly leaseTimeoutMs: number
+}
+
+/**
+ * A connection checked out for one owner (a request, or one page of it). One release path:
+ * `end()` returns a connection in a known state to the pool; anything else (an error, an abort,
+ * a query still running) destroys it, after cancelling whatever it was running.
+ */
+export class Lease {
+  readonly client: pg.PoolClient
+  #settings: LeaseSettings
+  #signal: AbortSignal | undefined
+  #busy = false
+  #ended = false
+  #onAbort = (): void => { this.destroy(new Error('request aborted')) }
+  #onError = (): void => { this.destroy() }
+
+  constructor (client: pg.PoolClient, settings: LeaseSettings, signal: AbortSignal | undefined) {
+    this.client = client
+    this.#settings = settings
+    this.#signal = signal
+    // pg-pool takes its own 'error' listener off a checked-out client: without ours, a backend
+    // killed mid-stream throws an unhandled 'error' and takes the process down (node-postgres #2187).
+    client.on('error', this.#onError)
+    signal?.addEventListener('abort', this.#onAbort, { once: true })
+  }
+
+  get ended (): boolean {
+    return this.#ended
+  }
+
+  /**
+   * Starts the read-only transaction every report statement runs in. SET LOCAL rather than
+   * session settings: they end with the transaction and survive transaction pooling.
+   */
+  async begin (isolation: 'read committed' | 'repeatable read' = 'read committed'): Promise<void> {
+    await this.query(
+      `begin isolation level ${isolation} read only;` +
+      `set local statement_timeout = ${this.#settings.statementTimeoutMs};` +
+      "set local timezone = 'UTC'; set local datestyle = 'ISO'; set local intervalstyle = 'postgres'"
+    )
+  }
+
+  /** Runs one statement; an abort of the owner while it runs cancels it on the server. */
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow> (config: string | pg.QueryConfig | pg.QueryArrayConfig): Promise<pg.QueryResult<R>> {
+    if (this.#ended) throw new Error('lease already ended')
+    this.#busy = true
+    try {
+      return await this.client.query(config as pg.QueryConfig) as pg.QueryResult<R>
+    } finally {
+      this.#busy = false
+    }
+  }
+
+  /** Commits (a read-only transaction: nothing to write) and returns the connection to the pool. */
+  async end (): Promise<void> {
+    if (this.#ended) return
+    try {
+      await this.query('commit')
+    } catch (error) {
+      this.destroy(error as Error)
+      return
+    }
+    this.#finish()
+    this.client.release()
+  }
+
+  /**
+   * Gives the connection up for good. A statement still running is cancelled first: closing the
+   * socket alone leaves a backend that is sorting or scanning at work until it next writes.
+   */
+  destroy (error: Error = new Error('lease destroyed')): void {
+    if (this.#ended) return
+    if (this.#busy) cancelBackend(this.client)
+    this.#finish()
+    this.client.release(error)
+  }
+
+  #finish (): void {
+    this.#ended = true
+    this.#signal?.removeEventListener('abort', this.#onAbort)
+    // keep a listener: a dying socket may still emit 'error' after we let go of the client
+    this.client.removeListener('error', this.#onError)
+    this.client.on('error', () => {})
+  }
+}
+
+/**
+ * Checks a connection out for `signal`'s owner within the lease timeout, or refuses with 503.
+ * pg-pool's connectionTimeoutMillis bounds the wait; the number of waiters is bounded by
+ * MAX_STREAMS, so nothing queues without limit.
+ */
+export async function acquire (pool: pg.Pool, settings: LeaseSettings, signal?: AbortSignal): Promise<Lease> {
+  signal?.throwIfAborted()
+  let client: pg.PoolClient
+  try {
+    client = await pool.connect()
+  } catch (error) {
+    if ((error as Error).message.includes('timeout exceeded when trying to connect')) {
+      throw new ServiceUnavailable(`no database connection free within ${settings.leaseTimeoutMs} ms`, settings.leaseTimeoutMs)
+    }
+    throw error
+  }
+  if (signal?.aborted === true) {
+    client.release()
+    signal.throwIfAborted()
+  }
+  return new Lease(client, settings, signal)
+}
+
+interface BackendKey {
+  host: string
+  port: number
+  processID: number | null
+  secretKey: number | null
+}
+
+/**
+ * Sends PostgreSQL's CancelRequest for the statement `client` is running, over a new connection
+ * (https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-CANCELING-REQUESTS).
+ * Fire and forget: the server answers by closing the socket, and a cancel that arrives late
+ * finds the backend idle or gone, which is harmless.
+ */
+function cancelBackend (client: pg.PoolClient): void {
+  const { host, port, processID, secretKey } = client as unknown as BackendKey
+  if (processID === null || secretKey === null) return
+  const packet = Buffer.alloc(16)
+  packet.writeInt32BE(16, 0)
+  packet.writeInt32BE(80877102, 4)
+  packet.writeInt32BE(processID, 8)
+  packet.writeInt32BE(secretKey, 12)
+  const socket = host.startsWith('/')
+    ? net.connect(`${host}/.s.PGSQL.${port}`)
+    : net.connect(port, host)
+  socket.on('error', () => {})
+  socket.setTimeout(5000, () => socket.destroy())
+  socket.end(packet)
+}

@@ -1,0 +1,25 @@
+import pg from 'pg'
+import type { Config } from '../config.js'
+
+/**
+ * The one pool of the process. Session settings are not set here: every use runs inside a
+ * transaction that sets them with SET LOCAL (src/db/leases.ts), which also holds behind PgBouncer's
+ * transaction pooling, where session state does not survive.
+ */
+export function createPool (config: Config, connectionString: string): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max: config.poolMax,
+    // how long a request may wait for a connection before it is refused (503)
+    connectionTimeoutMillis: config.leaseTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    application_name: config.applicationName
+  })
+  // An idle client whose backend dies emits 'error' on the pool; without a listener the process
+  // would crash. The pool drops that client by itself.
+  pool.on('error', () => {})
+  return pool
+}
+
+/** Rows as the text PostgreSQL sent: no Date, no number, no JSON.parse (DESIGN.md, "Raw text rows"). */
+export const RAW_TYPES = { getTypeParser: () => (value: string) => value }

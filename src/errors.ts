@@ -1,0 +1,53 @@
+// Errors a client can cause or must be told about, with the status API.md section 3 gives them.
+// Anything else that reaches the error handler is ours: a 500 with nothing of its detail.
+
+export class HttpError extends Error {
+  readonly statusCode: number
+  readonly headers: Readonly<Record<string, string>>
+
+  constructor (statusCode: number, message: string, headers: Record<string, string> = {}) {
+    super(message)
+    this.statusCode = statusCode
+    this.headers = headers
+  }
+}
+
+export class BadRequest extends HttpError {
+  constructor (message: string) { super(400, message) }
+}
+
+export class NotFound extends HttpError {
+  constructor (message: string) { super(404, message) }
+}
+
+export class NotAcceptable extends HttpError {
+  constructor (message: string) { super(406, message) }
+}
+
+/** No connection or stream slot free: the client may try again shortly. */
+export class ServiceUnavailable extends HttpError {
+  constructor (message: string, retryAfterMs = 1000) {
+    super(503, message, { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) })
+  }
+}
+
+export class GatewayTimeout extends HttpError {
+  constructor (message: string) { super(504, message) }
+}
+
+/** A response passed its report's max_rows without a `limit`: aborted, never cut short silently. */
+export class RowCapExceeded extends Error {
+  constructor (maxRows: number) { super(`more than max_rows (${maxRows}) rows`) }
+}
+
+/** SQLSTATEs of values PostgreSQL could not read: a parameter the client sent was wrong. */
+const INPUT_ERRORS = new Set(['22P02', '22007', '22008', '22003', '22009', '2201B', '22023', '22025', '22021'])
+
+/** What a PostgreSQL error before the first byte means for the client, if it is theirs. */
+export function fromDatabaseError (error: unknown): HttpError | undefined {
+  const code = (error as { code?: unknown }).code
+  if (typeof code !== 'string') return undefined
+  if (code === '57014') return new GatewayTimeout('the database did not answer within the statement timeout')
+  if (INPUT_ERRORS.has(code)) return new BadRequest(`invalid parameter value: ${(error as Error).message}`)
+  return undefined
+}

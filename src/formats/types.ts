@@ -1,0 +1,49 @@
+// What the encoders need to know about a result column. Rows reach the encoders as the text
+// PostgreSQL sent (array row mode, identity type parsers): one `string | null` per column.
+
+/** How a column's text becomes JSON, following PostgreSQL's own `row_to_json` (json_categorize_type). */
+export type JsonKind =
+  | { readonly kind: 'number' } // int2/int4/int8/float4/float8/numeric: bare, NaN/±Infinity as strings
+  | { readonly kind: 'bool' } // 't'/'f' -> true/false
+  | { readonly kind: 'date' } // date: quoted text as is (ISO datestyle)
+  | { readonly kind: 'timestamp' } // timestamp, timestamptz: ISO 8601 with 'T' and ±hh:mm offset
+  | { readonly kind: 'json' } // json, jsonb: embedded as is
+  | { readonly kind: 'string' } // everything else: a JSON string of the text
+  | { readonly kind: 'array'; readonly element: JsonKind; readonly delimiter: string }
+
+export interface Column {
+  /** result column name as PostgreSQL reports it */
+  readonly name: string
+  /** PostgreSQL type name, `format_type(oid, typmod)` */
+  readonly type: string
+  /**
+   * type name to cast a text parameter to, `format_type(oid, -1)`: `bpchar`, not the `character`
+   * that `format_type(oid, NULL)` gives and that as a cast means char(1)
+   */
+  readonly castType: string
+  readonly oid: number
+  readonly json: JsonKind
+}
+
+export type Row = ReadonlyArray<string | null>
+
+export type FormatName = 'ndjson' | 'csv' | 'json'
+
+export interface CsvOptions {
+  readonly header: boolean
+  readonly bom: boolean
+  /** one of ',', ';', '|', '\t' */
+  readonly delimiter: string
+}
+
+/**
+ * Turns batches of raw rows into the text of one format. Each method returns the text to write;
+ * the caller concatenates: head(), rows(batch) for every batch, tail(next).
+ */
+export interface Encoder {
+  readonly contentType: string
+  head(): string
+  rows(batch: ReadonlyArray<Row>): string
+  /** `next` is the JSON format's link to the following page; the other formats ignore it */
+  tail(next: string | null): string
+}

@@ -1,0 +1,18 @@
+import fp from 'fastify-plugin'
+import { DEMO_REPORTS_DIR, loadReports } from '../reports/registry.js'
+import type { Report } from '../reports/report.js'
+import { StreamSlots, type Streaming } from '../stream/serve.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    reports: ReadonlyMap<string, Report>
+    streaming: Streaming
+  }
+}
+
+/** The report registry, checked against the database before the app serves anything. */
+export default fp(async (app) => {
+  const { config, pool } = app
+  app.decorate('reports', await loadReports(config.reportsDir ?? DEMO_REPORTS_DIR, pool, config))
+  app.decorate('streaming', { config, pool, slots: new StreamSlots(config.maxStreams) })
+}, { name: 'reports', dependencies: ['db'] })

@@ -1,0 +1,49 @@
+import {
+  DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, sql,
+  type CompiledQuery
+} from 'kysely'
+import type { ParamValues, ReportDefinition } from './report.js'
+
+/**
+ * Kysely builds, pg executes (DESIGN.md): this instance only compiles. The engine runs the SQL on
+ * a leased client so it controls the connection, the row mode and the type parsing.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const builder = new Kysely<any>({
+  dialect: {
+    createAdapter: () => new PostgresAdapter(),
+    createDriver: () => new DummyDriver(),
+    createIntrospector: (db) => new PostgresIntrospector(db),
+    createQueryCompiler: () => new PostgresQueryCompiler()
+  }
+})
+
+export interface KeyBound {
+  /** the key value as text, sent as a bind parameter */
+  readonly value: string
+  /** the key column's type, `format_type(oid, NULL)`, learnt from the database */
+  readonly castType: string
+}
+
+export interface Page {
+  /** only rows whose key is strictly greater than this one */
+  readonly after: readonly KeyBound[] | null
+  readonly limit: number | null
+}
+
+/**
+ * One page of a report: `select * from (<report>) r where (key) > (after) order by key limit n`.
+ * PostgreSQL flattens the subquery, so the key predicate and order reach the report's own tables
+ * and their indexes.
+ */
+export function compileQuery (report: Pick<ReportDefinition, 'query' | 'key'>, params: ParamValues, page: Page): CompiledQuery {
+  let query = builder.selectFrom(report.query(builder, params).as('r')).selectAll()
+  const keys = report.key.map((column) => sql.id('r', column))
+  if (page.after !== null) {
+    const bounds = page.after.map((bound) => sql`cast(${bound.value} as ${sql.raw(bound.castType)})`)
+    query = query.where(sql<boolean>`(${sql.join(keys)}) > (${sql.join(bounds)})`)
+  }
+  for (const key of keys) query = query.orderBy(key)
+  if (page.limit !== null) query = query.limit(page.limit)
+  return query.compile()
+}

@@ -1,0 +1,91 @@
+import { readdir, readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import type pg from 'pg'
+import { resolveColumns } from '../db/types.js'
+import { acquire, type LeaseSettings } from '../db/leases.js'
+import { RAW_TYPES } from '../db/pool.js'
+import { compileQuery } from './compile.js'
+import { parseSqlReport } from './sql-file.js'
+import { RESERVED_PARAMS, type ParamValues, type Report, type ReportDefinition } from './report.js'
+
+/** The built-in demo reports, served when REPORTS_DIR is unset. */
+export const DEMO_REPORTS_DIR = fileURLToPath(new URL('../../reports/', import.meta.url))
+
+/** A report that cannot be served; the message names its file. Stops the process at start. */
+export class ReportError extends Error {}
+
+/**
+ * Loads every report in `dir` (`*.sql` files, and `*.ts`/`*.js` modules exporting a
+ * `defineReport`), then checks each against the database: its SQL plans, its key names result
+ * columns, and its columns' types are learnt. Nothing is executed beyond planning (`limit 0`).
+ */
+export async function loadReports (dir: string, pool: pg.Pool, settings: LeaseSettings): Promise<Map<string, Report>> {
+  let files: string[]
+  try {
+    files = (await readdir(dir)).sort()
+  } catch (error) {
+    throw new ReportError(`${dir}: cannot read the reports folder: ${(error as Error).message}`)
+  }
+  const reports = new Map<string, Report>()
+  for (const file of files) {
+    const ext = path.extname(file)
+    if (!['.sql', '.ts', '.js'].includes(ext) || file.endsWith('.d.ts')) continue
+    const full = path.join(dir, file)
+    const name = path.basename(file, ext)
+    try {
+      if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(name)) throw new Error('report names may hold only letters, digits, _ and -')
+      if (reports.has(name)) throw new Error(`a second report named "${name}"`)
+      const definition = ext === '.sql' ? parseSqlReport(await readFile(full, 'utf8')) : await importReport(full)
+      checkParams(definition)
+      reports.set(name, await describe(name, full, definition, pool, settings))
+    } catch (error) {
+      throw new ReportError(`${full}: ${(error as Error).message}`)
+    }
+  }
+  if (reports.size === 0) throw new ReportError(`${dir}: holds no reports (*.sql)`)
+  return reports
+}
+
+async function importReport (file: string): Promise<ReportDefinition> {
+  const module = await import(pathToFileURL(file).href) as { default?: ReportDefinition }
+  const definition = module.default
+  if (definition === undefined || typeof definition.query !== 'function') {
+    throw new Error('must export default defineReport({ ... })')
+  }
+  return definition
+}
+
+function checkParams (definition: ReportDefinition): void {
+  for (const name of Object.keys(definition.params)) {
+    if ((RESERVED_PARAMS as readonly string[]).includes(name)) {
+      throw new Error(`declares the reserved parameter "${name}" (reserved: ${RESERVED_PARAMS.join(', ')})`)
+    }
+  }
+}
+
+async function describe (name: string, file: string, definition: ReportDefinition, pool: pg.Pool, settings: LeaseSettings): Promise<Report> {
+  const params: ParamValues = Object.fromEntries(
+    Object.entries(definition.params).map(([param, schema]) => [param, schema.default ?? null]))
+  const query = compileQuery(definition, params, { after: null, limit: 0 })
+  const lease = await acquire(pool, settings)
+  let fields: pg.FieldDef[]
+  try {
+    await lease.begin()
+    fields = (await lease.query({ text: query.sql, values: [...query.parameters], rowMode: 'array', types: RAW_TYPES })).fields
+    const columns = await resolveColumns(lease.client, fields)
+    await lease.end()
+    const names = columns.map((column) => column.name)
+    const twice = names.find((column, i) => names.indexOf(column) !== i)
+    if (twice !== undefined) throw new Error(`has two result columns named "${twice}"`)
+    const keyIndexes = definition.key.map((key) => {
+      const index = names.indexOf(key)
+      if (index === -1) throw new Error(`key column "${key}" is not among the result columns (${names.join(', ')})`)
+      return index
+    })
+    return { ...definition, name, file, columns, keyIndexes }
+  } catch (error) {
+    lease.destroy()
+    throw error
+  }
+}

@@ -1,0 +1,52 @@
+import type { Kysely, RawBuilder, SelectQueryBuilder } from 'kysely'
+import type { Column } from '../formats/types.js'
+
+export type Strategy = 'keyset' | 'cursor'
+
+/** A JSON Schema for one report parameter, as written in a report header. */
+export type ParamSchema = Record<string, unknown>
+
+export type ParamValues = Readonly<Record<string, unknown>>
+
+/** The query of a report: a Kysely select, or a SQL file's text wrapped by Kysely's `sql`. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ReportQuery = RawBuilder<unknown> | SelectQueryBuilder<any, any, any>
+
+/** What a report's author writes, in a SQL file's header or a TypeScript module. */
+export interface ReportDefinition {
+  readonly title: string
+  readonly description: string
+  /** result columns, together unique and never NULL; rows come in ascending key order */
+  readonly key: readonly string[]
+  readonly strategy: Strategy
+  /** the most rows one response may carry */
+  readonly maxRows?: number | undefined
+  readonly params: Readonly<Record<string, ParamSchema>>
+  readonly required: readonly string[]
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly query: (db: Kysely<any>, params: ParamValues) => ReportQuery
+}
+
+/** A report checked against the database at start: its columns are learnt, not declared. */
+export interface Report extends ReportDefinition {
+  readonly name: string
+  /** where it was defined, for messages */
+  readonly file: string
+  readonly columns: readonly Column[]
+  /** positions of the key columns in a result row */
+  readonly keyIndexes: readonly number[]
+}
+
+/** Query parameters of the streaming endpoint itself; no report may declare these. */
+export const RESERVED_PARAMS = ['format', 'limit', 'after', 'download', 'header', 'bom', 'delimiter'] as const
+
+/** For report modules: `export default defineReport({ ... })`, typed, with the defaults filled in. */
+export function defineReport (definition: Omit<ReportDefinition, 'strategy' | 'params' | 'required' | 'description'> & Partial<ReportDefinition>): ReportDefinition {
+  return {
+    description: '',
+    strategy: 'keyset',
+    params: {},
+    required: [],
+    ...definition
+  }
+}

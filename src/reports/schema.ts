@@ -1,0 +1,30 @@
+import type { Report } from './report.js'
+
+/** The JSON Schema of a report's own parameters, as `GET /reports` lists it. */
+export function paramsSchema (report: Report): Record<string, unknown> {
+  return { type: 'object', properties: report.params, required: [...report.required], additionalProperties: false }
+}
+
+const FLAG = { type: 'integer', enum: [0, 1] }
+
+/**
+ * The query string of `GET /reports/{name}`: the report's parameters and the reserved ones.
+ * Validated by Fastify (Ajv, with type coercion); an unknown parameter is a 400.
+ */
+export function querySchema (report: Report): Record<string, unknown> {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: [...report.required],
+    properties: {
+      ...report.params,
+      format: { type: 'string' },
+      limit: { type: 'integer', minimum: 1, ...(report.maxRows === undefined ? {} : { maximum: report.maxRows }) },
+      after: { type: 'string', minLength: 1 },
+      download: FLAG,
+      header: FLAG,
+      bom: FLAG,
+      delimiter: { type: 'string', enum: [',', ';', '|', 'tab'] }
+    }
+  }
+}

@@ -1,0 +1,74 @@
+// The process: configuration, the embedded PostgreSQL when DATABASE_URL is unset, listen, and a
+// graceful shutdown on SIGTERM/SIGINT.
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig } from './config.js'
+import { startEmbedded, type EmbeddedServer } from './db/embedded.js'
+import { migrateToLatest } from './db/migrate.js'
+import { seedDemo } from './db/seed.js'
+import { ReportError } from './reports/registry.js'
+
+const DATA_DIR = fileURLToPath(new URL('../.data/postgres', import.meta.url))
+const DEMO_ORDERS = 1_000_000
+
+let embedded: EmbeddedServer | undefined
+try {
+  const config = loadConfig()
+  let connectionString = config.databaseUrl
+  if (connectionString === undefined) {
+    say(`starting the embedded PostgreSQL in ${path.relative(process.cwd(), DATA_DIR)} ...`)
+    embedded = await startEmbedded({ dataDir: DATA_DIR, database: 'sluice' })
+    connectionString = embedded.url
+    await prepareDemo(connectionString)
+  }
+  const app = await buildApp({ config, connectionString })
+  const address = await app.listen({ host: config.host, port: config.port })
+  const base = address.replace('[::1]', 'localhost')
+  say(`Sluice serves ${app.reports.size} reports on ${base}`)
+  say(`  curl ${base}/reports`)
+  say(`  curl '${base}/reports/orders.csv?limit=5'`)
+
+  let closing = false
+  const shutdown = async (signal: string): Promise<void> => {
+    if (closing) return
+    closing = true
+    app.log.info({ signal }, 'shutting down')
+    // running streams may finish for SHUTDOWN_TIMEOUT_MS; then their sockets are cut
+    const deadline = setTimeout(() => app.server.closeAllConnections(), config.shutdownTimeoutMs)
+    try {
+      await app.close()
+    } finally {
+      clearTimeout(deadline)
+      await embedded?.stop()
+    }
+  }
+  process.once('SIGTERM', (signal) => { void shutdown(signal) })
+  process.once('SIGINT', (signal) => { void shutdown(signal) })
+} catch (error) {
+  // configuration and report errors are the operator's: one line naming what is wrong
+  const expected = error instanceof ConfigError || error instanceof ReportError
+  console.error(expected ? `sluice: ${(error as Error).message}` : error)
+  await embedded?.stop()
+  process.exitCode = 1
+}
+
+/** First start: the demo schema and data (well under a minute); later starts find them in place. */
+async function prepareDemo (connectionString: string): Promise<void> {
+  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString, max: 1 }) }) })
+  try {
+    await migrateToLatest(db)
+    const started = performance.now()
+    say('loading the demo data on first start ...')
+    const { seeded } = await seedDemo(db, { orders: DEMO_ORDERS })
+    if (seeded) say(`demo data loaded in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+  } finally {
+    await db.destroy()
+  }
+}
+
+function say (line: string): void {
+  process.stdout.write(line + '\n')
+}

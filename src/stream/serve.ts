@@ -1,0 +1,147 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type pg from 'pg'
+import type { Config } from '../config.js'
+import { NotAcceptable, ServiceUnavailable } from '../errors.js'
+import { createEncoder, contentTypes } from '../formats/index.js'
+import { FORMATS, negotiate } from '../formats/negotiate.js'
+import type { FormatName } from '../formats/types.js'
+import { compileQuery } from '../reports/compile.js'
+import type { ParamValues, Report } from '../reports/report.js'
+import { acquire } from '../db/leases.js'
+import { keysetSource } from './keyset.js'
+import { parseAfter, type AfterValue } from './keys.js'
+import { pump } from './pump.js'
+
+/** What serving a report needs from the app. */
+export interface Streaming {
+  readonly config: Config
+  readonly pool: pg.Pool
+  readonly slots: StreamSlots
+}
+
+/** The query string of a report request, after its schema validated and coerced it. */
+export interface ReportQuery {
+  format?: string
+  limit?: number
+  after?: string
+  download?: number
+  header?: number
+  bom?: number
+  delimiter?: string
+  [param: string]: unknown
+}
+
+/** Concurrent report responses of the process: a fixed number of slots, no queue. */
+export class StreamSlots {
+  #active = 0
+  readonly max: number
+  constructor (max: number) { this.max = max }
+  get active (): number { return this.#active }
+  take (): boolean {
+    if (this.#active >= this.max) return false
+    this.#active++
+    return true
+  }
+
+  give (): void { this.#active-- }
+}
+
+const DELIMITERS: Readonly<Record<string, string>> = { ',': ',', ';': ';', '|': '|', tab: '\t' }
+
+/** GET /reports/{name}[.ext]: negotiates, admits, and streams one report (API.md section 3). */
+export async function serveReport (streaming: Streaming, report: Report, request: FastifyRequest, reply: FastifyReply, suffix: string | undefined): Promise<void> {
+  const { format, after, params } = readRequest(report, request, reply, suffix)
+  const query = request.query as ReportQuery
+  const { config, pool, slots } = streaming
+  if (!slots.take()) throw new ServiceUnavailable(`all ${slots.max} stream slots are busy`, config.leaseTimeoutMs)
+  const started = process.hrtime.bigint()
+  const stats = { rows: 0, bytes: 0 }
+  const controller = new AbortController()
+  const source = keysetSource({
+    pool,
+    lease: config,
+    report,
+    params,
+    after,
+    limit: query.limit ?? null,
+    encoder: createEncoder(format, report.columns, {
+      header: query.header !== 0,
+      bom: query.bom === 1,
+      delimiter: DELIMITERS[query.delimiter ?? ','] ?? ','
+    }),
+    signal: controller.signal,
+    nextLink: (next) => nextLink(request, next),
+    stats
+  })
+  let given = false
+  const give = (): void => { if (!given) { given = true; slots.give() } }
+  try {
+    await pump(reply, source, {
+      controller,
+      onEnd: (outcome, error) => {
+        give()
+        request.log[outcome === 'complete' || outcome === 'client_closed' ? 'info' : 'warn']({
+          report: report.name,
+          format,
+          strategy: report.strategy,
+          rows: stats.rows,
+          bytes: stats.bytes,
+          ms: Number(process.hrtime.bigint() - started) / 1e6,
+          outcome,
+          ...(error === undefined || outcome === 'client_closed' ? {} : { reason: error.message })
+        }, 'stream ended')
+      }
+    })
+  } catch (error) {
+    give()
+    throw error
+  }
+}
+
+/**
+ * HEAD /reports/{name}[.ext]: the headers a GET would get, and the planner's row estimate for
+ * these parameters. Runs nothing but EXPLAIN.
+ */
+export async function headReport (streaming: Streaming, report: Report, request: FastifyRequest, reply: FastifyReply, suffix: string | undefined): Promise<void> {
+  const { after, params } = readRequest(report, request, reply, suffix)
+  const limit = (request.query as ReportQuery).limit ?? null
+  const bound = after === null ? null : after.map((value, i) => ({ value, castType: report.columns[report.keyIndexes[i]!]!.castType }))
+  const query = compileQuery(report, params, { after: bound, limit })
+  const lease = await acquire(streaming.pool, streaming.config)
+  try {
+    await lease.begin()
+    const result = await lease.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>({ text: `explain (format json) ${query.sql}`, values: [...query.parameters] })
+    await lease.end()
+    reply.header('x-estimated-rows', String(result.rows[0]?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? 0))
+  } finally {
+    lease.destroy()
+  }
+}
+
+/** Format, `after` and report parameters of a request, and the headers they decide. */
+function readRequest (report: Report, request: FastifyRequest, reply: FastifyReply, suffix: string | undefined): { format: FormatName, after: AfterValue[] | null, params: ParamValues } {
+  const query = request.query as ReportQuery
+  const format = negotiate(suffix, query.format, request.headers.accept)
+  if (format === undefined) throw notAcceptable(suffix ?? query.format, request.headers.accept)
+  const after = query.after === undefined ? null : parseAfter(query.after, report.key.length)
+  const params: Record<string, unknown> = {}
+  for (const name of Object.keys(report.params)) params[name] = query[name]
+  reply.headers({ 'content-type': contentTypes[format], 'cache-control': 'no-store' })
+  if (format === 'csv' || query.download === 1) {
+    reply.header('content-disposition', `attachment; filename="${report.name}.${format}"`)
+  }
+  return { format, after, params }
+}
+
+function notAcceptable (asked: string | undefined, accept: string | undefined): NotAcceptable {
+  const served = FORMATS.join(', ')
+  if (asked !== undefined) return new NotAcceptable(`format "${asked}" is not served; formats: ${served}`)
+  return new NotAcceptable(`none of the types in Accept (${accept ?? ''}) is served: application/x-ndjson, text/csv, application/json`)
+}
+
+/** The same request, resuming after `next`: the JSON format's link to the following page. */
+function nextLink (request: FastifyRequest, next: string): string {
+  const url = new URL(request.url, `${request.protocol}://${request.host}`)
+  url.searchParams.set('after', next)
+  return url.href
+}

@@ -1,0 +1,18 @@
+import pg from 'pg'
+
+/** The database the tests run against: set by `npm test` (test/run.ts), or by hand. */
+export function testDatabaseUrl (): string {
+  const url = process.env.TEST_DATABASE_URL
+  if (url === undefined || url === '') {
+    throw new Error('TEST_DATABASE_URL is not set: run the tests with `npm test`')
+  }
+  return url
+}
+
+/** A plain pg client for the test's own checks (fixtures, pg_stat_activity, oracles). */
+export async function connect (): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: testDatabaseUrl(), application_name: 'sluice-test' })
+  await client.connect()
+  await client.query("set timezone = 'UTC'; set datestyle = 'ISO'")
+  return client
+}
