@@ -87,9 +87,8 @@ export class Lease {
   #finish (): void {
     this.#ended = true
     this.#signal?.removeEventListener('abort', this.#onAbort)
-    // keep a listener: a dying socket may still emit 'error' after we let go of the client
+    // release() puts the pool's own idle listener back in the same tick
     this.client.removeListener('error', this.#onError)
-    this.client.on('error', () => {})
   }
 }
 

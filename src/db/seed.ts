@@ -21,19 +21,15 @@ export async function seedDemo (db: Kysely<any>, options: SeedOptions): Promise<
   const customers = Math.max(100, Math.floor(orders / 50))
 
   return await db.transaction().execute(async trx => {
-    // Conflicts with itself, not with readers: a second seeder waits here, then finds the rows.
+    // Serialises seeders: a second one waits here, then finds the rows.
     await sql`lock table orders in share row exclusive mode`.execute(trx)
     const { rows } = await sql<{ empty: boolean }>`select not exists (select from orders) as empty`.execute(trx)
     if (rows[0]?.empty !== true) return { seeded: false }
 
-    // One big transaction: nothing to gain from waiting for the WAL flush at commit, and the
-    // order-total aggregate and index builds fit in memory with these.
-    await sql`set local synchronous_commit = off`.execute(trx)
-    await sql`set local work_mem = '256MB'`.execute(trx)
-    await sql`set local maintenance_work_mem = '256MB'`.execute(trx)
-
     // Building indexes and checking foreign keys once after the load is much faster than keeping
-    // them up row by row (and the row-by-row check would lock every referenced order).
+    // them up row by row (and the row-by-row check would lock every referenced order); the index
+    // builds then sort 1M-2M rows, in memory with this.
+    await sql`set local maintenance_work_mem = '256MB'`.execute(trx)
     const { rows: deferred } = await deferrableConstraints().execute(trx)
     const statements = [
       ...deferred.map(ddl => sql.raw(ddl.drop)),
@@ -101,7 +97,8 @@ function deferrableConstraints (): RawBuilder<{ drop: string, create: string }> 
         format('alter table %s drop constraint %I', conrelid::regclass, conname) as drop,
         format('alter table %s add constraint %I %s', conrelid::regclass, conname, pg_get_constraintdef(oid)) as "create"
       from pg_constraint
-      where contype in ('f', 'p', 'u') and conrelid = any(${TABLES}::regclass[])
+      where contype in ('f', 'p', 'u')
+        and (conrelid = any(${TABLES}::regclass[]) or confrelid = any(${TABLES}::regclass[]))
       union all
       select 3, format('drop index %s', indexrelid::regclass), pg_get_indexdef(indexrelid)
       from pg_index
@@ -174,40 +171,6 @@ function insertProducts (): RawBuilder<unknown> {
   `
 }
 
-// The lines of order g (a column of the enclosing query), in integers: cents and basis points.
-// Both the orders insert, for the amount, and the order_items insert compute them, so an order's
-// amount is the sum of its lines without a 2M-row aggregate in between, and integer sums keep
-// that per-order total cheap.
-function orderLines (): RawBuilder<unknown> {
-  return sql`(
-    select line, product_id, quantity, ${productCents(sql`product_id`)} as price_cents, discount_bp
-    from generate_series(1, 1 + ((hashint8extended(g, 20) & ${POSITIVE}) % 3)::int) line
-    cross join lateral (select g * 4 + line as item) i
-    cross join lateral (select
-      1 + (hashint8extended(i.item, 21) & ${POSITIVE}) % ${PRODUCTS} as product_id,
-      case when (hashint8extended(i.item, 22) & ${POSITIVE}) % 50 = 0 then 12
-        else 1 + (hashint8extended(i.item, 22) & ${POSITIVE}) % 7 / 3
-      end as quantity,
-      case when (hashint8extended(i.item, 23) & ${POSITIVE}) % 5 = 0
-        then (array[500, 1000, 1250, 3333])[1 + (hashint8extended(i.item, 24) & ${POSITIVE}) % 4]
-      end as discount_bp
-    ) l
-  )`
-}
-
-function productCents (id: RawBuilder<unknown>): RawBuilder<unknown> {
-  return sql`(1 + (hashint8extended(${id}, 13) & ${POSITIVE}) % 50000)`
-}
-
-function insertOrderItems (orders: number): RawBuilder<unknown> {
-  return sql`
-    insert into order_items (order_id, line, product_id, quantity, unit_price, discount)
-    select g, l.line, l.product_id, l.quantity, l.price_cents / 100.0, l.discount_bp / 10000.0
-    from generate_series(1, ${orders}::int) g
-    cross join lateral ${orderLines()} l
-  `
-}
-
 // Every 50th order shares created_at with the one before it, so (created_at, id) is a real
 // composite key and not just created_at.
 function insertOrders (orders: number, customers: number): RawBuilder<unknown> {
@@ -256,3 +219,36 @@ function insertOrders (orders: number, customers: number): RawBuilder<unknown> {
   `
 }
 
+function insertOrderItems (orders: number): RawBuilder<unknown> {
+  return sql`
+    insert into order_items (order_id, line, product_id, quantity, unit_price, discount)
+    select g, l.line, l.product_id, l.quantity, l.price_cents / 100.0, l.discount_bp / 10000.0
+    from generate_series(1, ${orders}::int) g
+    cross join lateral ${orderLines()} l
+  `
+}
+
+// The lines of order g (a column of the enclosing query), in integers: cents and basis points.
+// Both the orders insert, for the amount, and the order_items insert compute them, so an order's
+// amount is the sum of its lines without a 2M-row aggregate in between, and integer sums keep
+// that per-order total cheap.
+function orderLines (): RawBuilder<unknown> {
+  return sql`(
+    select line, product_id, quantity, ${productCents(sql`product_id`)} as price_cents, discount_bp
+    from generate_series(1, 1 + ((hashint8extended(g, 20) & ${POSITIVE}) % 3)::int) line
+    cross join lateral (select g * 4 + line as item) i
+    cross join lateral (select
+      1 + (hashint8extended(i.item, 21) & ${POSITIVE}) % ${PRODUCTS} as product_id,
+      case when (hashint8extended(i.item, 22) & ${POSITIVE}) % 50 = 0 then 12
+        else 1 + (hashint8extended(i.item, 22) & ${POSITIVE}) % 7 / 3
+      end as quantity,
+      case when (hashint8extended(i.item, 23) & ${POSITIVE}) % 5 = 0
+        then (array[500, 1000, 1250, 3333])[1 + (hashint8extended(i.item, 24) & ${POSITIVE}) % 4]
+      end as discount_bp
+    ) l
+  )`
+}
+
+function productCents (id: RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql`(1 + (hashint8extended(${id}, 13) & ${POSITIVE}) % 50000)`
+}

@@ -19,8 +19,8 @@ export const builder = new Kysely<any>({
 })
 
 export interface KeyBound {
-  /** the key value as text, sent as a bind parameter */
-  readonly value: string
+  /** the key value as text, sent as a bind parameter (null only to check a plan) */
+  readonly value: string | null
   /** the key column's type, `format_type(oid, NULL)`, learnt from the database */
   readonly castType: string
 }

@@ -1,0 +1,100 @@
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import pg from 'pg'
+import t from 'tap'
+import { loadReports, ReportError } from '../src/reports/registry.js'
+import { splitPlaceholders } from '../src/reports/sql-file.js'
+import { testDatabaseUrl } from './helpers/db.js'
+
+const GOOD = `/*
+title: Good
+key: id
+*/
+select id, status from orders
+`
+
+t.test('placeholders are found outside strings, identifiers, comments, dollar quotes and casts', async (t) => {
+  const { parts, names } = splitPlaceholders(`select ':not', ":nor", E'\\':x', $$ :no $$, $q$ :none $q$, a::int, :a -- :comment
+  /* :block /* :nested */ */ from t where b = :b::text and c = any(:c)`)
+  t.same(names, ['a', 'b', 'c'])
+  t.equal(parts.length, 4)
+  t.match(parts[0], /a::int, $/)
+  t.throws(() => splitPlaceholders('select 1; select 2'), /exactly one statement/)
+  t.same(splitPlaceholders('select 1;  -- done\n').names, [], 'a trailing semicolon is fine')
+  t.throws(() => splitPlaceholders('delete from orders'), /one SELECT/)
+  t.throws(() => splitPlaceholders("select 'open"), /unterminated string/)
+})
+
+t.test('every kind of broken report stops the start with a message naming its file', async (t) => {
+  const pool = new pg.Pool({ connectionString: testDatabaseUrl(), max: 2 })
+  t.teardown(() => pool.end())
+  const settings = { statementTimeoutMs: 5000, leaseTimeoutMs: 2000 }
+  const cases: Array<[string, string, RegExp]> = [
+    ['no_header.sql', 'select 1 as id', /must start with a \/\* \.\.\. \*\/ block comment/],
+    ['bad_yaml.sql', '/*\ntitle: [unclosed\n*/ select 1 as id', /header is not valid YAML/],
+    ['no_key.sql', '/*\ntitle: X\n*/ select 1 as id', /header key must name one result column/],
+    ['bad_key.sql', '/*\ntitle: X\nkey: [idx]\n*/ select id from orders', /key column "idx" is not among the result columns \(id\)/],
+    ['reserved.sql', '/*\ntitle: X\nkey: id\nparams:\n  limit: { type: integer }\n*/ select id from orders where id < :limit', /reserved parameter "limit"/],
+    ['broken.sql', '/*\ntitle: X\nkey: id\n*/ select id frm orders', /syntax error/],
+    ['missing_table.sql', '/*\ntitle: X\nkey: id\n*/ select id from no_such_table', /relation "no_such_table" does not exist/],
+    ['undeclared.sql', '/*\ntitle: X\nkey: id\n*/ select id from orders where id = :id', /uses :id but declares no parameter "id"/],
+    ['unused.sql', '/*\ntitle: X\nkey: id\nparams:\n  n: { type: integer }\n*/ select id from orders', /declares parameter "n" but never uses :n/],
+    ['unknown_field.sql', '/*\ntitle: X\nkey: id\nsortable: true\n*/ select id from orders', /unknown field "sortable"/],
+    ['twice.sql', '/*\ntitle: X\nkey: id\n*/ select id, id from orders', /two result columns named "id"/],
+    ['bad_cap.sql', '/*\ntitle: X\nkey: id\nmax_rows: -3\n*/ select id from orders', /max_rows must be a positive whole number/],
+    ['bad_strategy.sql', '/*\ntitle: X\nkey: id\nstrategy: fastest\n*/ select id from orders', /strategy must be keyset or cursor/],
+    ['composite.sql', '/*\ntitle: X\nkey: id\n*/ select id, o as whole from orders o', /composite/],
+    ['writes.sql', '/*\ntitle: X\nkey: id\n*/ delete from orders returning id', /one SELECT/],
+    ['bad name.sql', GOOD, /report names may hold only/]
+  ]
+  for (const [file, text, message] of cases) {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sluice-reports-'))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    await writeFile(path.join(dir, 'aaa_good.sql'), GOOD)
+    await writeFile(path.join(dir, file), text)
+    const error = await loadReports(dir, pool, settings).then(() => undefined, (e: unknown) => e)
+    t.type(error, ReportError, file)
+    t.match((error as Error).message, message, file)
+    t.ok((error as Error).message.startsWith(path.join(dir, file) + ': '), `the message names ${file}`)
+  }
+  t.equal(pool.totalCount, pool.idleCount, 'checking reports leaves no connection out')
+})
+
+t.test('a folder of good reports loads, SQL and TypeScript alike', async (t) => {
+  const pool = new pg.Pool({ connectionString: testDatabaseUrl(), max: 2 })
+  t.teardown(() => pool.end())
+  const dir = await mkdtemp(path.join(tmpdir(), 'sluice-reports-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await writeFile(path.join(dir, 'good.sql'), GOOD)
+  await writeFile(path.join(dir, 'README.md'), 'not a report')
+  const reports = await loadReports(dir, pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000 })
+  t.same([...reports.keys()], ['good'])
+  t.same(reports.get('good')?.columns.map((c) => [c.name, c.type]), [['id', 'bigint'], ['status', 'order_status']])
+  await t.rejects(loadReports(path.join(dir, 'missing'), pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000 }), /cannot read the reports folder/)
+})
+
+t.test('the process refuses to start on a bad report or bad configuration, with one line', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'sluice-reports-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await writeFile(path.join(dir, 'orders.sql'), '/*\ntitle: X\nkey: [nope]\n*/ select id from orders')
+  const bad = await run({ DATABASE_URL: testDatabaseUrl(), REPORTS_DIR: dir, PORT: '0' })
+  t.equal(bad.code, 1)
+  t.match(bad.stderr.trim(), new RegExp(`^sluice: ${dir}/orders\\.sql: key column "nope" is not among the result columns \\(id\\)$`))
+
+  const config = await run({ DATABASE_URL: testDatabaseUrl(), POOL_MAX: 'many' })
+  t.equal(config.code, 1)
+  t.equal(config.stderr.trim(), 'sluice: POOL_MAX must be a whole number, got "many"')
+})
+
+async function run (env: Record<string, string>): Promise<{ code: number | null, stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'ignore', 'pipe']
+  })
+  let stderr = ''
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  return { code, stderr }
+}
