@@ -41,10 +41,11 @@ export class Lease {
    * Starts the read-only transaction every report statement runs in. SET LOCAL rather than
    * session settings: they end with the transaction and survive transaction pooling.
    */
-  async begin (isolation: 'read committed' | 'repeatable read' = 'read committed'): Promise<void> {
+  async begin (isolation: 'read committed' | 'repeatable read' = 'read committed', idleTimeoutMs?: number): Promise<void> {
     await this.query(
       `begin isolation level ${isolation} read only;` +
       `set local statement_timeout = ${this.#settings.statementTimeoutMs};` +
+      (idleTimeoutMs === undefined ? '' : `set local idle_in_transaction_session_timeout = ${idleTimeoutMs};`) +
       "set local timezone = 'UTC'; set local datestyle = 'ISO'; set local intervalstyle = 'postgres'"
     )
   }

@@ -8,9 +8,9 @@ import type { FormatName } from '../formats/types.js'
 import { compileQuery } from '../reports/compile.js'
 import type { ParamValues, Report } from '../reports/report.js'
 import { acquire } from '../db/leases.js'
-import { keysetSource } from './keyset.js'
 import { parseAfter, type AfterValue } from './keys.js'
 import { pump } from './pump.js'
+import { openSource, startBound } from './source.js'
 
 /** What serving a report needs from the app. */
 export interface Streaming {
@@ -57,7 +57,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
   const started = process.hrtime.bigint()
   const stats = { rows: 0, bytes: 0 }
   const controller = new AbortController()
-  const source = keysetSource({
+  const source = openSource({
     pool,
     lease: config,
     report,
@@ -105,8 +105,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
 export async function headReport (streaming: Streaming, report: Report, request: FastifyRequest, reply: FastifyReply, suffix: string | undefined): Promise<void> {
   const { after, params } = readRequest(report, request, reply, suffix)
   const limit = (request.query as ReportQuery).limit ?? null
-  const bound = after === null ? null : after.map((value, i) => ({ value, castType: report.columns[report.keyIndexes[i]!]!.castType }))
-  const query = compileQuery(report, params, { after: bound, limit })
+  const query = compileQuery(report, params, { after: startBound(report, after), limit })
   const lease = await acquire(streaming.pool, streaming.config)
   try {
     await lease.begin()

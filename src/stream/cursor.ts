@@ -1,0 +1,42 @@
+import { acquire } from '../db/leases.js'
+import { RAW_TYPES } from '../db/pool.js'
+import type { Row } from '../formats/types.js'
+import { compileQuery } from '../reports/compile.js'
+import { encodeRows } from './rows.js'
+import { checkBound, startBound, type SourceOptions } from './source.js'
+
+// How long past the stall timeout the server gives up on a session idle in our transaction: the
+// net under our own stall timer, should this process freeze or vanish.
+const IDLE_MARGIN_MS = 5000
+
+/**
+ * The cursor strategy: one read-only REPEATABLE READ transaction, one snapshot, one connection
+ * for the whole response, and a server-side cursor read batch by batch.
+ *
+ * DECLARE + FETCH rather than a protocol-level portal (pg-query-stream): each FETCH is a statement
+ * of its own, so statement_timeout bounds each batch (the first one carries the sort: a timeout
+ * there is a 504), and between batches the session is idle in transaction, where
+ * idle_in_transaction_session_timeout can end it. A suspended portal stays "active" for as long
+ * as the client reads, so statement_timeout would cap the whole download and the idle timeout
+ * would never fire.
+ */
+export async function * cursorSource (options: SourceOptions): AsyncGenerator<Buffer, void, undefined> {
+  const { pool, lease: settings, report, params, signal, limit } = options
+  const lease = await acquire(pool, settings, signal)
+  try {
+    await lease.begin('repeatable read', settings.stallTimeoutMs + IDLE_MARGIN_MS)
+    const bound = startBound(report, options.after)
+    if (bound !== null) await checkBound(lease, bound)
+    // one row past limit or max_rows, as the batches ask: PostgreSQL can then sort top-N only
+    const most = Math.min(limit ?? Infinity, report.maxRows ?? Infinity) + 1
+    const query = compileQuery(report, params, { after: bound, limit: Number.isFinite(most) ? most : null })
+    await lease.query({ text: `declare sluice_rows no scroll cursor for ${query.sql}`, values: [...query.parameters] })
+    yield * encodeRows(options, bound, async (want) => {
+      const result = await lease.query({ text: `fetch ${want} from sluice_rows`, rowMode: 'array', types: RAW_TYPES })
+      return result.rows as Row[]
+    })
+    await lease.end()
+  } finally {
+    lease.destroy()
+  }
+}

@@ -1,0 +1,47 @@
+import type pg from 'pg'
+import type { Lease, LeaseSettings } from '../db/leases.js'
+import { BadRequest } from '../errors.js'
+import type { Encoder } from '../formats/types.js'
+import type { KeyBound } from '../reports/compile.js'
+import type { ParamValues, Report } from '../reports/report.js'
+import { cursorSource } from './cursor.js'
+import type { AfterValue } from './keys.js'
+import { keysetSource } from './keyset.js'
+
+export interface SourceOptions {
+  readonly pool: pg.Pool
+  readonly lease: LeaseSettings & { readonly stallTimeoutMs: number }
+  readonly report: Report
+  readonly params: ParamValues
+  /** resume after this key (the `after` parameter, parsed) */
+  readonly after: readonly AfterValue[] | null
+  readonly limit: number | null
+  readonly encoder: Encoder
+  /** aborts the database work in flight (client gone, timeout, shutdown) */
+  readonly signal: AbortSignal
+  /** the URL of the page after `after`, for the JSON format's `next` */
+  readonly nextLink: (after: string) => string
+  readonly stats: { rows: number, bytes: number }
+}
+
+/** A report's rows as encoded chunks, by the report's strategy. */
+export function openSource (options: SourceOptions): AsyncGenerator<Buffer, void, undefined> {
+  return options.report.strategy === 'cursor' ? cursorSource(options) : keysetSource(options)
+}
+
+/** The request's `after` as key bounds typed like the key columns. */
+export function startBound (report: Report, after: readonly AfterValue[] | null): KeyBound[] | null {
+  return after === null ? null : after.map((value, i) => ({ value, castType: report.columns[report.keyIndexes[i]!]!.castType }))
+}
+
+/** An `after` PostgreSQL cannot read as the key's types is the client's mistake: 400, naming it. */
+export async function checkBound (lease: Lease, bound: readonly KeyBound[]): Promise<void> {
+  const casts = bound.map((b, i) => `cast($${i + 1}::text as ${b.castType})`).join(', ')
+  try {
+    await lease.query({ text: `select ${casts}`, values: bound.map((b) => b.value) })
+  } catch (error) {
+    const code = (error as { code?: unknown }).code
+    if (typeof code === 'string' && code.startsWith('22')) throw new BadRequest(`after: ${(error as Error).message}`)
+    throw error
+  }
+}
