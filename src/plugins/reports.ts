@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin'
 import { DEMO_REPORTS_DIR, loadReports } from '../reports/registry.js'
 import type { Report } from '../reports/report.js'
-import { StreamSlots, type Streaming } from '../stream/serve.js'
+import { RunningStreams } from '../stream/pump.js'
+import type { Streaming } from '../stream/serve.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -14,5 +15,5 @@ declare module 'fastify' {
 export default fp(async (app) => {
   const { config, pool } = app
   app.decorate('reports', await loadReports(config.reportsDir ?? DEMO_REPORTS_DIR, pool, config))
-  app.decorate('streaming', { config, pool, slots: new StreamSlots(config.maxStreams) })
+  app.decorate('streaming', { config, pool, streams: new RunningStreams(config.maxStreams) })
 }, { name: 'reports', dependencies: ['db'] })

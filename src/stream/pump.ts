@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream'
 import type { FastifyReply } from 'fastify'
-import { RowCapExceeded } from '../errors.js'
+import { GatewayTimeout, HttpError, RowCapExceeded, ServiceUnavailable } from '../errors.js'
 
 /** How a streamed response ended; every path through the pump ends in exactly one. */
 export type Outcome = 'complete' | 'client_closed' | 'stalled' | 'timed_out' | 'db_error' | 'row_cap' | 'shutdown'
@@ -8,9 +8,47 @@ export type Outcome = 'complete' | 'client_closed' | 'stalled' | 'timed_out' | '
 export interface PumpOptions {
   /** aborted when the response ends early, for whatever reason: stops the source's database work */
   readonly controller: AbortController
-  /** called once, when the response is over */
+  readonly streamTimeoutMs: number
+  readonly stallTimeoutMs: number
+  /** the running streams of the process, so a shutdown can stop them */
+  readonly streams: RunningStreams
+  /** called once, when a response that had begun is over */
   readonly onEnd: (outcome: Outcome, error: Error | undefined) => void
 }
+
+/** The report responses running in the process: a fixed number of slots, and a way to stop them all. */
+export class RunningStreams {
+  readonly max: number
+  #stops = new Set<(outcome: 'shutdown') => void>()
+  #taken = 0
+
+  constructor (max: number) { this.max = max }
+
+  get active (): number { return this.#taken }
+
+  /** A slot for one more response, or false when all are taken: no queue. */
+  take (): boolean {
+    if (this.#taken >= this.max) return false
+    this.#taken++
+    return true
+  }
+
+  give (): void { this.#taken-- }
+
+  /** Stops every running response (graceful shutdown's deadline). */
+  stopAll (): void {
+    for (const stop of this.#stops) stop('shutdown')
+  }
+
+  track (stop: (outcome: 'shutdown') => void): () => void {
+    this.#stops.add(stop)
+    return () => this.#stops.delete(stop)
+  }
+}
+
+// Chunks go to the socket in slices of this size, so that how far a slow client has read is seen
+// at this grain: a client that takes less than a slice per STALL_TIMEOUT_MS counts as stalled.
+const SLICE = 16 * 1024
 
 /**
  * Moves a source's chunks to the reply with backpressure: the next chunk is asked of the source
@@ -20,58 +58,104 @@ export interface PumpOptions {
  * The first chunk is fetched before anything is sent, so an error there (bad parameter, timeout,
  * no connection) still becomes an HTTP status; it is thrown to the caller. After the first byte
  * an error can only abort the connection: no final chunk, so no client takes a partial body for a
- * whole one.
+ * whole one. Watches the client (gone, or reading nothing for STALL_TIMEOUT_MS) and the clock
+ * (STREAM_TIMEOUT_MS), and ends in exactly one outcome.
  */
 export async function pump (reply: FastifyReply, source: AsyncGenerator<Buffer, void, undefined>, options: PumpOptions): Promise<void> {
   const { controller } = options
+  const res = reply.raw
   let outcome: Outcome | undefined
   let failure: Error | undefined
+  let body: Readable | undefined
   const end = (why: Outcome, error?: Error): void => {
     if (outcome !== undefined) return
     outcome = why
     failure = error
     if (why !== 'complete') controller.abort(error)
   }
-  const res = reply.raw
-  let started = false
+  // ends the response early: before the first byte the source fails with `error`, after it the
+  // connection is cut
+  const stop = (why: Outcome, error: Error): void => {
+    end(why, error)
+    body?.destroy(error)
+  }
+
+  const untrack = options.streams.track(() => stop('shutdown', new ServiceUnavailable('the server is shutting down')))
+  const streamTimer = setTimeout(() => {
+    stop('timed_out', new GatewayTimeout(`the response did not finish within STREAM_TIMEOUT_MS (${options.streamTimeoutMs} ms)`))
+  }, options.streamTimeoutMs)
+  let stallTimer: NodeJS.Timeout | undefined
   res.on('close', () => {
+    clearTimeout(streamTimer)
+    clearInterval(stallTimer)
+    untrack()
     end(res.writableFinished ? 'complete' : 'client_closed')
     // an error before the first byte is an HTTP error, logged as such, not a stream
-    if (started) options.onEnd(outcome!, failure)
+    if (body !== undefined) options.onEnd(outcome!, failure)
   })
 
-  const first = await source.next()
-  started = true
+  let first: IteratorResult<Buffer, void>
+  try {
+    first = await source.next()
+  } catch (error) {
+    // a timeout or shutdown that struck before the first byte says so, not the error it caused
+    const reason: unknown = controller.signal.reason
+    throw controller.signal.aborted && reason instanceof HttpError ? reason : error
+  }
 
+  let pending: Buffer | undefined = first.done === true ? undefined : first.value
+  let offset = 0
   let pulling = false
-  const body = new Readable({
+  const pushSlice = (): void => {
+    const slice = pending!.subarray(offset, offset + SLICE)
+    offset += slice.length
+    if (offset >= pending!.length) {
+      pending = undefined
+      offset = 0
+    }
+    body!.push(slice)
+  }
+  body = new Readable({
     read () {
+      if (pending !== undefined) return pushSlice()
       if (pulling) return
       pulling = true
       source.next().then(({ done, value }) => {
         pulling = false
-        body.push(done === true ? null : value)
+        if (done === true) return body!.push(null)
+        pending = value
+        pushSlice()
       }, (error: Error) => {
         pulling = false
-        end(outcomeOf(error), error)
-        body.destroy(error)
+        stop(error instanceof RowCapExceeded ? 'row_cap' : 'db_error', error)
       })
     },
     destroy (error, callback) {
-      // a source error was classified where it was caught; anything else tearing the body down
-      // is the response going away under us
-      end('client_closed', error ?? undefined)
+      // a cause of our own was recorded by `stop`; anything else tearing the body down early is
+      // the response going away under us. autoDestroy after a normal end is not: whether the
+      // client took every byte is for the response's 'close' to say.
+      if (!body!.readableEnded) end('client_closed', error ?? undefined)
       // finishes the generator: its `finally` gives back what it leased
       source.return().catch(() => {})
       callback(error)
     }
   })
-  if (first.done !== true) body.push(first.value)
-  else body.push(null)
-  return reply.send(body)
-}
+  if (pending === undefined) body.push(null)
 
-function outcomeOf (error: Error): Outcome {
-  if (error instanceof RowCapExceeded) return 'row_cap'
-  return 'db_error'
+  // stalled: the socket took no byte for STALL_TIMEOUT_MS while we had bytes for it (waiting on
+  // the database is not the client's stall)
+  let lastWritten = -1
+  let lastProgress = Date.now()
+  stallTimer = setInterval(() => {
+    const written = res.socket?.bytesWritten ?? lastWritten
+    const now = Date.now()
+    if (written !== lastWritten || pulling) {
+      lastWritten = written
+      lastProgress = now
+    } else if (now - lastProgress >= options.stallTimeoutMs) {
+      stop('stalled', new Error(`the client read nothing for STALL_TIMEOUT_MS (${options.stallTimeoutMs} ms)`))
+    }
+  }, Math.min(1000, Math.max(10, options.stallTimeoutMs / 5)))
+  stallTimer.unref()
+  return reply.send(body)
 }

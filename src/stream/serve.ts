@@ -9,14 +9,14 @@ import { compileQuery } from '../reports/compile.js'
 import type { ParamValues, Report } from '../reports/report.js'
 import { acquire } from '../db/leases.js'
 import { parseAfter, type AfterValue } from './keys.js'
-import { pump } from './pump.js'
+import { pump, type RunningStreams } from './pump.js'
 import { openSource, startBound } from './source.js'
 
 /** What serving a report needs from the app. */
 export interface Streaming {
   readonly config: Config
   readonly pool: pg.Pool
-  readonly slots: StreamSlots
+  readonly streams: RunningStreams
 }
 
 /** The query string of a report request, after its schema validated and coerced it. */
@@ -31,29 +31,14 @@ export interface ReportQuery {
   [param: string]: unknown
 }
 
-/** Concurrent report responses of the process: a fixed number of slots, no queue. */
-export class StreamSlots {
-  #active = 0
-  readonly max: number
-  constructor (max: number) { this.max = max }
-  get active (): number { return this.#active }
-  take (): boolean {
-    if (this.#active >= this.max) return false
-    this.#active++
-    return true
-  }
-
-  give (): void { this.#active-- }
-}
-
 const DELIMITERS: Readonly<Record<string, string>> = { ',': ',', ';': ';', '|': '|', tab: '\t' }
 
 /** GET /reports/{name}[.ext]: negotiates, admits, and streams one report (API.md section 3). */
 export async function serveReport (streaming: Streaming, report: Report, request: FastifyRequest, reply: FastifyReply, suffix: string | undefined): Promise<void> {
   const { format, after, params } = readRequest(report, request, reply, suffix)
   const query = request.query as ReportQuery
-  const { config, pool, slots } = streaming
-  if (!slots.take()) throw new ServiceUnavailable(`all ${slots.max} stream slots are busy`, config.leaseTimeoutMs)
+  const { config, pool, streams } = streaming
+  if (!streams.take()) throw new ServiceUnavailable(`all ${streams.max} stream slots are busy`, config.leaseTimeoutMs)
   const started = process.hrtime.bigint()
   const stats = { rows: 0, bytes: 0 }
   const controller = new AbortController()
@@ -74,10 +59,13 @@ export async function serveReport (streaming: Streaming, report: Report, request
     stats
   })
   let given = false
-  const give = (): void => { if (!given) { given = true; slots.give() } }
+  const give = (): void => { if (!given) { given = true; streams.give() } }
   try {
     await pump(reply, source, {
       controller,
+      streamTimeoutMs: config.streamTimeoutMs,
+      stallTimeoutMs: config.stallTimeoutMs,
+      streams,
       onEnd: (outcome, error) => {
         give()
         request.log[outcome === 'complete' || outcome === 'client_closed' ? 'info' : 'warn']({
