@@ -66,7 +66,7 @@ export async function pump (reply: FastifyReply, source: AsyncGenerator<Buffer, 
   const res = reply.raw
   let outcome: Outcome | undefined
   let failure: Error | undefined
-  let body: Readable | undefined
+  let body: Readable | undefined = undefined
   const end = (why: Outcome, error?: Error): void => {
     if (outcome !== undefined) return
     outcome = why
@@ -84,7 +84,7 @@ export async function pump (reply: FastifyReply, source: AsyncGenerator<Buffer, 
   const streamTimer = setTimeout(() => {
     stop('timed_out', new GatewayTimeout(`the response did not finish within STREAM_TIMEOUT_MS (${options.streamTimeoutMs} ms)`))
   }, options.streamTimeoutMs)
-  let stallTimer: NodeJS.Timeout | undefined
+  let stallTimer: NodeJS.Timeout | undefined = undefined
   res.on('close', () => {
     clearTimeout(streamTimer)
     clearInterval(stallTimer)
