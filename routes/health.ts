@@ -5,7 +5,13 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
 
   app.get('/ready', async (request, reply) => {
     try {
-      await app.pool.query('select 1')
+      const lease = await app.leases.acquire()
+      try {
+        await lease.begin()
+        await lease.end()
+      } finally {
+        lease.destroy()
+      }
       return { status: 'ready' }
     } catch (error) {
       request.log.warn({ reason: (error as Error).message }, 'database not answering')

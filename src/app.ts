@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
 import zlib from 'node:zlib'
 import { fileURLToPath } from 'node:url'
 import autoload from '@fastify/autoload'
@@ -7,13 +8,16 @@ import compress from '@fastify/compress'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from './config.js'
-import { fromDatabaseError, HttpError } from './errors.js'
+import { ClientGone, fromDatabaseError, HttpError } from './errors.js'
 import db from './plugins/db.js'
+import metrics from './plugins/metrics.js'
 import reports from './plugins/reports.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     config: Config
+    /** shutting down: new requests get 503, running streams may finish */
+    draining: boolean
   }
 }
 
@@ -49,12 +53,17 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     schemaErrorFormatter: (errors) => new Error(describeValidation(errors))
   })
   app.decorate('config', config)
+  app.decorate('draining', false)
   app.register(fp(async () => {}, { name: 'config' }))
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
+    if (app.draining && request.url !== '/health') {
+      return reply.code(503).header('retry-after', '5').send({ statusCode: 503, error: 'Service Unavailable', message: 'the server is shutting down' })
+    }
   })
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
+    if (error instanceof ClientGone) return reply.code(499).send()
     const known = error instanceof HttpError ? error : fromDatabaseError(error)
     if (known !== undefined) {
       reply.headers(known.headers)
@@ -78,13 +87,29 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(compress, {
     // @fastify/compress's default regex does not count application/x-ndjson as compressible
     customTypes: /^text\/(?!event-stream)|(?:\+|\/)json(?:;|$)|\/x-ndjson(?:;|$)/,
-    // Brotli's default quality 11 is far too slow for a stream; 4 is near gzip's speed and ratio
-    brotliOptions: { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } }
+    // Brotli's default quality 11 is far too slow for a stream; 4 is near gzip's speed and ratio.
+    // Its default 4 MiB window held back the first output until ~9 MB of input; 256 KiB does not.
+    brotliOptions: { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4, [zlib.constants.BROTLI_PARAM_LGWIN]: 18 } }
   })
+  await app.register(metrics)
   await app.register(db, { connectionString: options.connectionString })
   await app.register(reports)
   await app.register(autoload, { dir: ROUTES_DIR, forceESM: true })
   return app
+}
+
+/**
+ * Graceful shutdown: new requests get 503 at once (/ready too), running streams may finish for
+ * SHUTDOWN_TIMEOUT_MS, the rest are cut (outcome `shutdown`), then the server and the pool close.
+ */
+export async function drain (app: FastifyInstance): Promise<void> {
+  app.draining = true
+  const { streams } = app.streaming
+  const deadline = new AbortController()
+  await Promise.race([streams.idle(), sleep(app.config.shutdownTimeoutMs, undefined, { signal: deadline.signal }).catch(() => {})])
+  deadline.abort()
+  streams.stopAll()
+  await app.close()
 }
 
 function describeValidation (errors: ReadonlyArray<{ keyword: string, instancePath: string, message?: string | undefined, params: Record<string, unknown> }>): string {

@@ -40,6 +40,11 @@ export class RowCapExceeded extends Error {
   constructor (maxRows: number) { super(`more than max_rows (${maxRows}) rows`) }
 }
 
+/** The client went away before the response began: there is no one to answer. */
+export class ClientGone extends Error {
+  constructor () { super('the client closed the connection') }
+}
+
 /** SQLSTATEs of values PostgreSQL could not read: a parameter the client sent was wrong. */
 const INPUT_ERRORS = new Set(['22P02', '22007', '22008', '22003', '22009', '2201B', '22023', '22025', '22021'])
 

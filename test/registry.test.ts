@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 import t from 'tap'
+import { Leases } from '../src/db/leases.js'
 import { loadReports, ReportError } from '../src/reports/registry.js'
 import { splitPlaceholders } from '../src/reports/sql-file.js'
 import { testDatabaseUrl } from './helpers/db.js'
@@ -54,7 +55,7 @@ t.test('every kind of broken report stops the start with a message naming its fi
     t.teardown(() => rm(dir, { recursive: true, force: true }))
     await writeFile(path.join(dir, 'aaa_good.sql'), GOOD)
     await writeFile(path.join(dir, file), text)
-    const error = await loadReports(dir, pool, settings).then(() => undefined, (e: unknown) => e)
+    const error = await loadReports(dir, new Leases(pool, settings)).then(() => undefined, (e: unknown) => e)
     t.type(error, ReportError, file)
     t.match((error as Error).message, message, file)
     t.ok((error as Error).message.startsWith(path.join(dir, file) + ': '), `the message names ${file}`)
@@ -69,10 +70,10 @@ t.test('a folder of good reports loads, SQL and TypeScript alike', async (t) => 
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   await writeFile(path.join(dir, 'good.sql'), GOOD)
   await writeFile(path.join(dir, 'README.md'), 'not a report')
-  const reports = await loadReports(dir, pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000 })
+  const reports = await loadReports(dir, new Leases(pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000 }))
   t.same([...reports.keys()], ['good'])
   t.same(reports.get('good')?.columns.map((c) => [c.name, c.type]), [['id', 'bigint'], ['status', 'order_status']])
-  await t.rejects(loadReports(path.join(dir, 'missing'), pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000 }), /cannot read the reports folder/)
+  await t.rejects(loadReports(path.join(dir, 'missing'), new Leases(pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000 })), /cannot read the reports folder/)
 })
 
 t.test('the process refuses to start on a bad report or bad configuration, with one line', async (t) => {

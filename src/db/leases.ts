@@ -94,26 +94,41 @@ export class Lease {
 }
 
 /**
- * Checks a connection out for `signal`'s owner within the lease timeout, or refuses with 503.
- * pg-pool's connectionTimeoutMillis bounds the wait; the number of waiters is bounded by
- * MAX_STREAMS, so nothing queues without limit.
+ * The one way code gets a connection. Checks one out for `signal`'s owner within the lease
+ * timeout, or refuses with 503. pg-pool's connectionTimeoutMillis bounds the wait; the number
+ * of waiters is bounded by MAX_STREAMS, so nothing queues without limit.
  */
-export async function acquire (pool: pg.Pool, settings: LeaseSettings, signal?: AbortSignal): Promise<Lease> {
-  signal?.throwIfAborted()
-  let client: pg.PoolClient
-  try {
-    client = await pool.connect()
-  } catch (error) {
-    if ((error as Error).message.includes('timeout exceeded when trying to connect')) {
-      throw new ServiceUnavailable(`no database connection free within ${settings.leaseTimeoutMs} ms`, settings.leaseTimeoutMs)
+export class Leases {
+  readonly pool: pg.Pool
+  readonly settings: LeaseSettings
+  #onWait: (seconds: number) => void
+
+  constructor (pool: pg.Pool, settings: LeaseSettings, onWait: (seconds: number) => void = () => {}) {
+    this.pool = pool
+    this.settings = settings
+    this.#onWait = onWait
+  }
+
+  async acquire (signal?: AbortSignal): Promise<Lease> {
+    signal?.throwIfAborted()
+    const started = performance.now()
+    let client: pg.PoolClient
+    try {
+      client = await this.pool.connect()
+    } catch (error) {
+      if ((error as Error).message.includes('timeout exceeded when trying to connect')) {
+        throw new ServiceUnavailable(`no database connection free within LEASE_TIMEOUT_MS (${this.settings.leaseTimeoutMs} ms)`, this.settings.leaseTimeoutMs)
+      }
+      throw error
+    } finally {
+      this.#onWait((performance.now() - started) / 1000)
     }
-    throw error
+    if (signal?.aborted === true) {
+      client.release()
+      signal.throwIfAborted()
+    }
+    return new Lease(client, this.settings, signal)
   }
-  if (signal?.aborted === true) {
-    client.release()
-    signal.throwIfAborted()
-  }
-  return new Lease(client, settings, signal)
 }
 
 interface BackendKey {

@@ -13,7 +13,7 @@ declare module 'fastify' {
 
 /** The report registry, checked against the database before the app serves anything. */
 export default fp(async (app) => {
-  const { config, pool } = app
-  app.decorate('reports', await loadReports(config.reportsDir ?? DEMO_REPORTS_DIR, pool, config))
-  app.decorate('streaming', { config, pool, streams: new RunningStreams(config.maxStreams) })
-}, { name: 'reports', dependencies: ['db'] })
+  const { config, leases, metrics } = app
+  app.decorate('reports', await loadReports(config.reportsDir ?? DEMO_REPORTS_DIR, leases))
+  app.decorate('streaming', { config, leases, metrics, streams: new RunningStreams(config.maxStreams) })
+}, { name: 'reports', dependencies: ['db', 'metrics'] })

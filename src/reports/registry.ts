@@ -1,9 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import type pg from 'pg'
 import { resolveColumns } from '../db/types.js'
-import { acquire, type LeaseSettings } from '../db/leases.js'
+import type { Leases } from '../db/leases.js'
 import { RAW_TYPES } from '../db/pool.js'
 import { builder, compileQuery } from './compile.js'
 import { parseSqlReport } from './sql-file.js'
@@ -22,7 +21,7 @@ export class ReportError extends Error {
  * `defineReport`), then checks each against the database: its SQL plans, its key names result
  * columns, and its columns' types are learnt. Nothing is executed beyond planning (`limit 0`).
  */
-export async function loadReports (dir: string, pool: pg.Pool, settings: LeaseSettings): Promise<Map<string, Report>> {
+export async function loadReports (dir: string, leases: Leases): Promise<Map<string, Report>> {
   let files: string[]
   try {
     files = (await readdir(dir)).sort()
@@ -40,7 +39,7 @@ export async function loadReports (dir: string, pool: pg.Pool, settings: LeaseSe
       if (reports.has(name)) throw new Error(`a second report named "${name}"`)
       const definition = ext === '.sql' ? parseSqlReport(await readFile(full, 'utf8')) : await importReport(full)
       checkParams(definition)
-      reports.set(name, await describe(name, full, definition, pool, settings))
+      reports.set(name, await describe(name, full, definition, leases))
     } catch (error) {
       throw new ReportError(`${full}: ${(error as Error).message}`)
     }
@@ -66,10 +65,10 @@ function checkParams (definition: ReportDefinition): void {
   }
 }
 
-async function describe (name: string, file: string, definition: ReportDefinition, pool: pg.Pool, settings: LeaseSettings): Promise<Report> {
+async function describe (name: string, file: string, definition: ReportDefinition, leases: Leases): Promise<Report> {
   const params: ParamValues = Object.fromEntries(
     Object.entries(definition.params).map(([param, schema]) => [param, schema.default ?? null]))
-  const lease = await acquire(pool, settings)
+  const lease = await leases.acquire()
   try {
     await lease.begin()
     const shape = builder.selectFrom(definition.query(builder, params).as('r')).selectAll().limit(0).compile()

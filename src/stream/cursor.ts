@@ -1,13 +1,8 @@
-import { acquire } from '../db/leases.js'
 import { RAW_TYPES } from '../db/pool.js'
 import type { Row } from '../formats/types.js'
 import { compileQuery } from '../reports/compile.js'
 import { encodeRows } from './rows.js'
 import { checkBound, startBound, type SourceOptions } from './source.js'
-
-// How long past the stall timeout the server gives up on a session idle in our transaction: the
-// net under our own stall timer, should this process freeze or vanish.
-const IDLE_MARGIN_MS = 5000
 
 /**
  * The cursor strategy: one read-only REPEATABLE READ transaction, one snapshot, one connection
@@ -21,10 +16,10 @@ const IDLE_MARGIN_MS = 5000
  * would never fire.
  */
 export async function * cursorSource (options: SourceOptions): AsyncGenerator<Buffer, void, undefined> {
-  const { pool, lease: settings, report, params, signal, limit } = options
-  const lease = await acquire(pool, settings, signal)
+  const { leases, report, params, signal, limit } = options
+  const lease = await leases.acquire(signal)
   try {
-    await lease.begin('repeatable read', settings.stallTimeoutMs + IDLE_MARGIN_MS)
+    await lease.begin('repeatable read', options.idleTimeoutMs)
     const bound = startBound(report, options.after)
     if (bound !== null) await checkBound(lease, bound)
     // one row past limit or max_rows, as the batches ask: PostgreSQL can then sort top-N only

@@ -1,4 +1,3 @@
-import { acquire } from '../db/leases.js'
 import { RAW_TYPES } from '../db/pool.js'
 import type { Row } from '../formats/types.js'
 import { compileQuery } from '../reports/compile.js'
@@ -11,10 +10,10 @@ import { checkBound, startBound, type SourceOptions } from './source.js'
  * short statement of its own.
  */
 export function keysetSource (options: SourceOptions): AsyncGenerator<Buffer, void, undefined> {
-  const { pool, lease: settings, report, params, signal } = options
+  const { leases, report, params, signal } = options
   let first = true
   return encodeRows(options, startBound(report, options.after), async (want, bound) => {
-    const lease = await acquire(pool, settings, signal)
+    const lease = await leases.acquire(signal)
     try {
       await lease.begin()
       if (first && bound !== null) await checkBound(lease, bound)

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream'
 import type { FastifyReply } from 'fastify'
-import { GatewayTimeout, HttpError, RowCapExceeded, ServiceUnavailable } from '../errors.js'
+import { ClientGone, GatewayTimeout, HttpError, RowCapExceeded, ServiceUnavailable } from '../errors.js'
 
 /** How a streamed response ended; every path through the pump ends in exactly one. */
 export type Outcome = 'complete' | 'client_closed' | 'stalled' | 'timed_out' | 'db_error' | 'row_cap' | 'shutdown'
@@ -21,6 +21,7 @@ export class RunningStreams {
   readonly max: number
   #stops = new Set<(outcome: 'shutdown') => void>()
   #taken = 0
+  #idle: Array<() => void> = []
 
   constructor (max: number) { this.max = max }
 
@@ -33,7 +34,16 @@ export class RunningStreams {
     return true
   }
 
-  give (): void { this.#taken-- }
+  give (): void {
+    this.#taken--
+    if (this.#taken === 0) for (const resolve of this.#idle.splice(0)) resolve()
+  }
+
+  /** Resolves once no response is running. */
+  async idle (): Promise<void> {
+    if (this.#taken === 0) return
+    await new Promise<void>((resolve) => this.#idle.push(resolve))
+  }
 
   /** Stops every running response (graceful shutdown's deadline). */
   stopAll (): void {
@@ -98,6 +108,11 @@ export async function pump (reply: FastifyReply, source: AsyncGenerator<Buffer, 
   try {
     first = await source.next()
   } catch (error) {
+    // the client left while the first batch was fetched: nobody to answer, nothing went wrong
+    if (outcome === 'client_closed') {
+      options.onEnd(outcome, undefined)
+      throw new ClientGone()
+    }
     // a timeout or shutdown that struck before the first byte says so, not the error it caused
     const reason: unknown = controller.signal.reason
     throw controller.signal.aborted && reason instanceof HttpError ? reason : error

@@ -23,13 +23,13 @@ const MAX_BATCH_ROWS = 50_000
  * format's `next` link) and `max_rows`, asking one row past either to learn whether more exist.
  */
 export async function * encodeRows (options: SourceOptions, bound: readonly KeyBound[] | null, fetch: FetchRows): AsyncGenerator<Buffer, void, undefined> {
-  const { report, limit, encoder, stats } = options
+  const { report, limit, encoder, progress } = options
   const cap = report.maxRows ?? Infinity
   let want = FIRST_BATCH_ROWS
   let prefix = encoder.head()
   for (;;) {
-    const remaining = limit === null ? Infinity : limit - stats.rows
-    const capRemaining = cap - stats.rows
+    const remaining = limit === null ? Infinity : limit - progress.rows
+    const capRemaining = cap - progress.rows
     const asked = Math.min(want, remaining + 1, capRemaining + 1)
     const rows = await fetch(asked, bound)
     const full = rows.length === asked
@@ -38,7 +38,6 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
     const batch = endsAtLimit || endsAtCap ? rows.slice(0, asked - 1) : rows
     let text = prefix + encoder.rows(batch)
     prefix = ''
-    stats.rows += batch.length
     const last = batch[batch.length - 1]
     if (endsAtLimit && last !== undefined) {
       text += encoder.tail(options.nextLink(afterParam(report.keyIndexes.map((index) => [report.columns[index]!, last[index] ?? null]))))
@@ -46,7 +45,7 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
       text += encoder.tail(null)
     }
     const chunk = Buffer.from(text)
-    stats.bytes += chunk.length
+    progress.sent(batch.length, chunk.length)
     yield chunk
     if (endsAtCap) throw new RowCapExceeded(cap)
     if (endsAtLimit || !full || last === undefined) return

@@ -1,13 +1,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type pg from 'pg'
 import type { Config } from '../config.js'
+import type { Leases } from '../db/leases.js'
 import { NotAcceptable, ServiceUnavailable } from '../errors.js'
 import { createEncoder, contentTypes } from '../formats/index.js'
 import { FORMATS, negotiate } from '../formats/negotiate.js'
 import type { FormatName } from '../formats/types.js'
 import { compileQuery } from '../reports/compile.js'
 import type { ParamValues, Report } from '../reports/report.js'
-import { acquire } from '../db/leases.js'
+import type { Metrics } from '../plugins/metrics.js'
 import { parseAfter, type AfterValue } from './keys.js'
 import { pump, type RunningStreams } from './pump.js'
 import { openSource, startBound } from './source.js'
@@ -15,8 +15,9 @@ import { openSource, startBound } from './source.js'
 /** What serving a report needs from the app. */
 export interface Streaming {
   readonly config: Config
-  readonly pool: pg.Pool
+  readonly leases: Leases
   readonly streams: RunningStreams
+  readonly metrics: Metrics
 }
 
 /** The query string of a report request, after its schema validated and coerced it. */
@@ -31,20 +32,34 @@ export interface ReportQuery {
   [param: string]: unknown
 }
 
+// How long past STALL_TIMEOUT_MS the server itself ends a cursor session idle in our transaction:
+// the net under our own stall timer, should this process freeze or vanish.
+const IDLE_MARGIN_MS = 5000
+
 const DELIMITERS: Readonly<Record<string, string>> = { ',': ',', ';': ';', '|': '|', tab: '\t' }
 
 /** GET /reports/{name}[.ext]: negotiates, admits, and streams one report (API.md section 3). */
 export async function serveReport (streaming: Streaming, report: Report, request: FastifyRequest, reply: FastifyReply, suffix: string | undefined): Promise<void> {
   const { format, after, params } = readRequest(report, request, reply, suffix)
   const query = request.query as ReportQuery
-  const { config, pool, streams } = streaming
-  if (!streams.take()) throw new ServiceUnavailable(`all ${streams.max} stream slots are busy`, config.leaseTimeoutMs)
+  const { config, leases, streams, metrics } = streaming
+  if (!streams.take()) throw new ServiceUnavailable(`all ${streams.max} stream slots are busy (MAX_STREAMS)`, config.leaseTimeoutMs)
   const started = process.hrtime.bigint()
-  const stats = { rows: 0, bytes: 0 }
+  const labels = { report: report.name, format }
+  const progress = {
+    rows: 0,
+    bytes: 0,
+    sent (rows: number, bytes: number) {
+      this.rows += rows
+      this.bytes += bytes
+      metrics.rows.inc(labels, rows)
+      metrics.bytes.inc(labels, bytes)
+    }
+  }
   const controller = new AbortController()
   const source = openSource({
-    pool,
-    lease: config,
+    leases,
+    idleTimeoutMs: config.stallTimeoutMs + IDLE_MARGIN_MS,
     report,
     params,
     after,
@@ -56,7 +71,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
     }),
     signal: controller.signal,
     nextLink: (next) => nextLink(request, next),
-    stats
+    progress
   })
   let given = false
   const give = (): void => { if (!given) { given = true; streams.give() } }
@@ -68,13 +83,17 @@ export async function serveReport (streaming: Streaming, report: Report, request
       streams,
       onEnd: (outcome, error) => {
         give()
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9
+        const streamLabels = { ...labels, strategy: report.strategy, outcome }
+        metrics.ended.inc(streamLabels)
+        metrics.duration.observe(streamLabels, seconds)
         request.log[outcome === 'complete' || outcome === 'client_closed' ? 'info' : 'warn']({
           report: report.name,
           format,
           strategy: report.strategy,
-          rows: stats.rows,
-          bytes: stats.bytes,
-          ms: Number(process.hrtime.bigint() - started) / 1e6,
+          rows: progress.rows,
+          bytes: progress.bytes,
+          ms: Math.round(seconds * 1000),
           outcome,
           ...(error === undefined || outcome === 'client_closed' ? {} : { reason: error.message })
         }, 'stream ended')
@@ -94,7 +113,7 @@ export async function headReport (streaming: Streaming, report: Report, request:
   const { after, params } = readRequest(report, request, reply, suffix)
   const limit = (request.query as ReportQuery).limit ?? null
   const query = compileQuery(report, params, { after: startBound(report, after), limit })
-  const lease = await acquire(streaming.pool, streaming.config)
+  const lease = await streaming.leases.acquire()
   try {
     await lease.begin()
     const result = await lease.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>({ text: `explain (format json) ${query.sql}`, values: [...query.parameters] })

@@ -1,5 +1,4 @@
-import type pg from 'pg'
-import type { Lease, LeaseSettings } from '../db/leases.js'
+import type { Lease, Leases } from '../db/leases.js'
 import { BadRequest } from '../errors.js'
 import type { Encoder } from '../formats/types.js'
 import type { KeyBound } from '../reports/compile.js'
@@ -9,8 +8,9 @@ import type { AfterValue } from './keys.js'
 import { keysetSource } from './keyset.js'
 
 export interface SourceOptions {
-  readonly pool: pg.Pool
-  readonly lease: LeaseSettings & { readonly stallTimeoutMs: number }
+  readonly leases: Leases
+  /** the cursor's server-side net: idle_in_transaction_session_timeout */
+  readonly idleTimeoutMs: number
   readonly report: Report
   readonly params: ParamValues
   /** resume after this key (the `after` parameter, parsed) */
@@ -21,7 +21,13 @@ export interface SourceOptions {
   readonly signal: AbortSignal
   /** the URL of the page after `after`, for the JSON format's `next` */
   readonly nextLink: (after: string) => string
-  readonly stats: { rows: number, bytes: number }
+  /** told of every chunk: rows and bytes sent so far */
+  readonly progress: Progress
+}
+
+export interface Progress {
+  readonly rows: number
+  sent (rows: number, bytes: number): void
 }
 
 /** A report's rows as encoded chunks, by the report's strategy. */

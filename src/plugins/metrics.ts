@@ -1,0 +1,66 @@
+import fp from 'fastify-plugin'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export interface Metrics {
+  readonly registry: Registry
+  readonly rows: Counter<'report' | 'format'>
+  readonly bytes: Counter<'report' | 'format'>
+  readonly ended: Counter<'report' | 'format' | 'strategy' | 'outcome'>
+  readonly duration: Histogram<'report' | 'format' | 'strategy' | 'outcome'>
+  readonly leaseWait: Histogram
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: Metrics
+  }
+}
+
+const STREAM_LABELS = ['report', 'format', 'strategy', 'outcome'] as const
+
+/**
+ * Prometheus metrics (prom-client), in a registry of the app's own so that several apps in one
+ * process (tests) do not share counters. Gauges of the pool and the streams are read at scrape.
+ */
+export default fp(async (app) => {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const registers = [registry]
+  app.decorate('metrics', {
+    registry,
+    rows: new Counter({ name: 'sluice_rows_sent_total', help: 'Rows sent in report responses', labelNames: ['report', 'format'], registers }),
+    bytes: new Counter({ name: 'sluice_bytes_sent_total', help: 'Body bytes of report responses, before compression', labelNames: ['report', 'format'], registers }),
+    ended: new Counter({ name: 'sluice_streams_ended_total', help: 'Report responses ended, by outcome', labelNames: STREAM_LABELS, registers }),
+    duration: new Histogram({
+      name: 'sluice_stream_duration_seconds',
+      help: 'How long report responses took, by outcome',
+      labelNames: STREAM_LABELS,
+      buckets: [0.01, 0.05, 0.25, 1, 5, 30, 120, 600, 3600],
+      registers
+    }),
+    leaseWait: new Histogram({
+      name: 'sluice_lease_wait_seconds',
+      help: 'How long a request waited for a database connection',
+      buckets: [0.0005, 0.002, 0.01, 0.05, 0.25, 1, 5],
+      registers
+    })
+  })
+  new Gauge({
+    name: 'sluice_streams_active',
+    help: 'Report responses running now',
+    registers,
+    collect () { this.set(app.streaming.streams.active) }
+  })
+  new Gauge({
+    name: 'sluice_pool_connections',
+    help: 'Database connections of the pool: in use, idle, and requests waiting for one',
+    labelNames: ['state'],
+    registers,
+    collect () {
+      const { totalCount, idleCount, waitingCount } = app.pool
+      this.set({ state: 'in_use' }, totalCount - idleCount)
+      this.set({ state: 'idle' }, idleCount)
+      this.set({ state: 'waiting' }, waitingCount)
+    }
+  })
+}, { name: 'metrics' })
