@@ -9,6 +9,8 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOpt
 import fp from 'fastify-plugin'
 import type { Config } from './config.js'
 import { ClientGone, fromDatabaseError, HttpError } from './errors.js'
+import { loadKeys } from './auth/keys.js'
+import auth from './plugins/auth.js'
 import db from './plugins/db.js'
 import metrics from './plugins/metrics.js'
 import reports from './plugins/reports.js'
@@ -91,6 +93,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     // Its default 4 MiB window held back the first output until ~9 MB of input; 256 KiB does not.
     brotliOptions: { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4, [zlib.constants.BROTLI_PARAM_LGWIN]: 18 } }
   })
+  await app.register(auth, { keys: config.apiKeysFile === undefined ? undefined : await loadKeys(config.apiKeysFile) })
   await app.register(metrics)
   await app.register(db, { connectionString: options.connectionString })
   await app.register(reports)

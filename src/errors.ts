@@ -56,3 +56,16 @@ export function fromDatabaseError (error: unknown): HttpError | undefined {
   if (INPUT_ERRORS.has(code)) return new BadRequest(`invalid parameter value: ${(error as Error).message}`)
   return undefined
 }
+
+export class Unauthorized extends HttpError {
+  constructor (message: string) { super(401, message, { 'www-authenticate': 'Bearer' }) }
+}
+
+export class Forbidden extends HttpError {
+  constructor (message: string) { super(403, message) }
+}
+
+/** The API key's own stream cap (max_streams) is reached; other keys are not affected. */
+export class TooManyStreams extends HttpError {
+  constructor (message: string) { super(429, message, { 'retry-after': '1' }) }
+}

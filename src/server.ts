@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import { buildApp, drain } from './app.js'
+import { KeysFileError } from './auth/keys.js'
 import { ConfigError, loadConfig } from './config.js'
 import { startEmbedded, type EmbeddedServer } from './db/embedded.js'
 import { migrateToLatest } from './db/migrate.js'
@@ -26,6 +27,9 @@ try {
   }
   const app = await buildApp({ config, connectionString })
   const address = await app.listen({ host: config.host, port: config.port })
+  if (config.apiKeysFile === undefined && !isLoopback(config.host)) {
+    app.log.warn({ host: config.host }, 'listening beyond loopback with no API_KEYS_FILE: every report is open to anyone who can reach this port')
+  }
   const base = address.replace('[::1]', 'localhost')
   say(`Sluice serves ${app.reports.size} reports on ${base}`)
   say(`  curl ${base}/reports`)
@@ -49,7 +53,7 @@ try {
   process.once('SIGINT', shutdown)
 } catch (error) {
   // configuration and report errors are the operator's: one line naming what is wrong
-  const expected = error instanceof ConfigError || error instanceof ReportError
+  const expected = error instanceof ConfigError || error instanceof ReportError || error instanceof KeysFileError
   console.error(expected ? `sluice: ${(error as Error).message}` : error)
   await embedded?.stop()
   process.exitCode = 1
@@ -67,6 +71,10 @@ async function prepareDemo (connectionString: string): Promise<void> {
   } finally {
     await db.destroy()
   }
+}
+
+function isLoopback (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host)
 }
 
 function say (line: string): void {

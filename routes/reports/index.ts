@@ -1,11 +1,14 @@
 import type { FastifyInstance } from 'fastify'
 import { FORMATS } from '../../src/formats/negotiate.js'
+import { authorize, visible } from '../../src/plugins/auth.js'
 import { paramsSchema, querySchema } from '../../src/reports/schema.js'
 import { headReport, serveReport } from '../../src/stream/serve.js'
 
 export default async function reportsRoutes (app: FastifyInstance): Promise<void> {
-  app.get('/', async () => ({
-    reports: [...app.reports.values()].map((report) => ({
+  const config = { needsKey: true }
+
+  app.get('/', { config }, async (request) => ({
+    reports: [...app.reports.values()].filter((report) => visible(request, report)).map((report) => ({
       name: report.name,
       title: report.title,
       description: report.description,
@@ -18,20 +21,24 @@ export default async function reportsRoutes (app: FastifyInstance): Promise<void
   }))
 
   for (const report of app.reports.values()) {
-    const schema = { querystring: querySchema(report) }
-    app.get(`/${report.name}`, { schema }, async (request, reply) => {
+    const options = {
+      config,
+      schema: { querystring: querySchema(report) },
+      preValidation: async (request: Parameters<typeof authorize>[0]) => { await authorize(request, report) }
+    }
+    app.get(`/${report.name}`, options, async (request, reply) => {
       await serveReport(app.streaming, report, request, reply, undefined)
       return reply
     })
-    app.get<{ Params: { ext: string } }>(`/${report.name}.:ext`, { schema }, async (request, reply) => {
+    app.get<{ Params: { ext: string } }>(`/${report.name}.:ext`, options, async (request, reply) => {
       await serveReport(app.streaming, report, request, reply, request.params.ext)
       return reply
     })
-    app.head(`/${report.name}`, { schema }, async (request, reply) => {
+    app.head(`/${report.name}`, options, async (request, reply) => {
       await headReport(app.streaming, report, request, reply, undefined)
       return reply.send()
     })
-    app.head<{ Params: { ext: string } }>(`/${report.name}.:ext`, { schema }, async (request, reply) => {
+    app.head<{ Params: { ext: string } }>(`/${report.name}.:ext`, options, async (request, reply) => {
       await headReport(app.streaming, report, request, reply, request.params.ext)
       return reply.send()
     })

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
 import type { Leases } from '../db/leases.js'
-import { NotAcceptable, ServiceUnavailable } from '../errors.js'
+import { NotAcceptable, ServiceUnavailable, TooManyStreams } from '../errors.js'
 import { createEncoder, contentTypes } from '../formats/index.js'
 import { FORMATS, negotiate } from '../formats/negotiate.js'
 import type { FormatName } from '../formats/types.js'
@@ -18,6 +18,25 @@ export interface Streaming {
   readonly leases: Leases
   readonly streams: RunningStreams
   readonly metrics: Metrics
+  readonly keyStreams: KeyStreams
+}
+
+/** Streams running per API key, for keys with max_streams. */
+export class KeyStreams {
+  #active = new Map<string, number>()
+
+  take (id: string, max: number): boolean {
+    const active = this.#active.get(id) ?? 0
+    if (active >= max) return false
+    this.#active.set(id, active + 1)
+    return true
+  }
+
+  give (id: string): void {
+    const active = (this.#active.get(id) ?? 1) - 1
+    if (active === 0) this.#active.delete(id)
+    else this.#active.set(id, active)
+  }
 }
 
 /** The query string of a report request, after its schema validated and coerced it. */
@@ -43,7 +62,14 @@ export async function serveReport (streaming: Streaming, report: Report, request
   const { format, after, params } = readRequest(report, request, reply, suffix)
   const query = request.query as ReportQuery
   const { config, leases, streams, metrics } = streaming
-  if (!streams.take()) throw new ServiceUnavailable(`all ${streams.max} stream slots are busy (MAX_STREAMS)`, config.leaseTimeoutMs)
+  const key = request.apiKey
+  if (key?.maxStreams !== undefined && !streaming.keyStreams.take(key.id, key.maxStreams)) {
+    throw new TooManyStreams(`this API key already runs its max_streams (${key.maxStreams}) streams`)
+  }
+  if (!streams.take()) {
+    if (key?.maxStreams !== undefined) streaming.keyStreams.give(key.id)
+    throw new ServiceUnavailable(`all ${streams.max} stream slots are busy (MAX_STREAMS)`, config.leaseTimeoutMs)
+  }
   const started = process.hrtime.bigint()
   const labels = { report: report.name, format }
   const progress = {
@@ -74,7 +100,12 @@ export async function serveReport (streaming: Streaming, report: Report, request
     progress
   })
   let given = false
-  const give = (): void => { if (!given) { given = true; streams.give() } }
+  const give = (): void => {
+    if (given) return
+    given = true
+    streams.give()
+    if (key?.maxStreams !== undefined) streaming.keyStreams.give(key.id)
+  }
   try {
     await pump(reply, source, {
       controller,

@@ -1,0 +1,78 @@
+import type { Report } from './report.js'
+
+const ERROR = { $ref: '#/components/schemas/Error' }
+const ERRORS: Record<string, string> = {
+  400: 'A bad parameter; the message names it',
+  401: 'No API key, or an unknown one',
+  403: 'The API key may not read this report, or a parameter it fixes was given another value',
+  404: 'No such report',
+  406: 'None of the asked formats is served',
+  429: "The API key's concurrent streams are all in use",
+  503: 'No connection or stream slot free in time (see Retry-After), or the server is shutting down',
+  504: 'The database timed out before the first row'
+}
+
+/** An OpenAPI 3 document of these reports (those a key may read), made from the registry. */
+export function openApiDocument (reports: Iterable<Report>, withKeys: boolean): Record<string, unknown> {
+  const paths: Record<string, unknown> = {}
+  for (const report of reports) {
+    paths[`/reports/${report.name}`] = {
+      get: {
+        operationId: `report_${report.name}`,
+        summary: report.title,
+        description: [report.description, `Key: ${report.key.join(', ')}; strategy: ${report.strategy}${report.maxRows === undefined ? '' : `; at most ${report.maxRows} rows`}.`].filter((line) => line !== '').join('\n\n'),
+        parameters: [
+          ...Object.entries(report.params).map(([name, schema]) => ({
+            name,
+            in: 'query',
+            required: report.required.includes(name),
+            schema
+          })),
+          ...reservedParameters(report)
+        ],
+        responses: {
+          200: {
+            description: `Every row, in key order: ${report.columns.map((column) => `${column.name} (${column.type})`).join(', ')}`,
+            content: {
+              'application/x-ndjson': { schema: { type: 'string' } },
+              'text/csv': { schema: { type: 'string' } },
+              'application/json': { schema: { type: 'object', properties: { rows: { type: 'array', items: { type: 'object' } }, next: { type: 'string', nullable: true } } } }
+            }
+          },
+          ...Object.fromEntries(Object.entries(ERRORS)
+            .filter(([code]) => withKeys || !['401', '403', '429'].includes(code))
+            .map(([code, description]) => [code, { description, content: { 'application/json': { schema: ERROR } } }]))
+        }
+      }
+    }
+  }
+  return {
+    openapi: '3.0.3',
+    info: { title: 'Sluice', version: '1', description: 'Reports streamed out of PostgreSQL as NDJSON, CSV or JSON.' },
+    paths,
+    components: {
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['statusCode', 'error', 'message'],
+          properties: { statusCode: { type: 'integer' }, error: { type: 'string' }, message: { type: 'string' } }
+        }
+      },
+      ...(withKeys ? { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } } : {})
+    },
+    ...(withKeys ? { security: [{ apiKey: [] }] } : {})
+  }
+}
+
+function reservedParameters (report: Report): Array<Record<string, unknown>> {
+  const flag = { type: 'integer', enum: [0, 1] }
+  return [
+    { name: 'format', in: 'query', schema: { type: 'string', enum: ['ndjson', 'csv', 'json'] }, description: 'Instead of the Accept header' },
+    { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, ...(report.maxRows === undefined ? {} : { maximum: report.maxRows }) }, description: 'At most this many rows' },
+    { name: 'after', in: 'query', schema: { type: 'string' }, description: report.key.length === 1 ? `Resume after this ${report.key[0]}` : `Resume after this key: a JSON array of ${report.key.join(', ')}` },
+    { name: 'download', in: 'query', schema: flag, description: '1: Content-Disposition: attachment' },
+    { name: 'header', in: 'query', schema: flag, description: 'CSV: 0 leaves out the header line' },
+    { name: 'bom', in: 'query', schema: flag, description: 'CSV: 1 starts with a UTF-8 byte order mark' },
+    { name: 'delimiter', in: 'query', schema: { type: 'string', enum: [',', ';', '|', 'tab'] }, description: 'CSV delimiter' }
+  ]
+}
