@@ -31,6 +31,9 @@ export interface AppOptions {
 }
 
 const ROUTES_DIR = fileURLToPath(new URL('../routes/', import.meta.url))
+// @fastify/autoload loads .ts routes only under a TypeScript runtime it recognises, and neither
+// tsx's `--import` hook nor tap's loader is one it does: running from sources, say so
+if (import.meta.url.endsWith('.ts')) process.env.FASTIFY_AUTOLOAD_TYPESCRIPT ??= '1'
 
 /** The whole service as a Fastify instance; `src/server.ts` listens with it, tests inject into it. */
 export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
@@ -43,6 +46,12 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     },
     // a HEAD of a report must not run the report: routes declare their own HEAD
     exposeHeadRoutes: false,
+    // bounds on what a client may send. Reports are GETs: no body is ever read. The request line
+    // and headers together stay under 8 KiB (Node answers 431 past it) and must arrive in 30 s.
+    bodyLimit: 16 * 1024,
+    maxParamLength: 200,
+    requestTimeout: 30_000,
+    http: { maxHeaderSize: 8 * 1024 },
     ajv: {
       customOptions: {
         // an unknown query parameter is a 400, not silently dropped
@@ -112,6 +121,9 @@ export async function drain (app: FastifyInstance): Promise<void> {
   await Promise.race([streams.idle(), sleep(app.config.shutdownTimeoutMs, undefined, { signal: deadline.signal }).catch(() => {})])
   deadline.abort()
   streams.stopAll()
+  // a cut stream is over (logged, counted, its lease back) only at its response's 'close', which
+  // may come after app.close() has resolved: the process would then exit without its log line
+  await streams.idle()
   await app.close()
 }
 

@@ -48,12 +48,21 @@ export class ClientGone extends Error {
 /** SQLSTATEs of values PostgreSQL could not read: a parameter the client sent was wrong. */
 const INPUT_ERRORS = new Set(['22P02', '22007', '22008', '22003', '22009', '2201B', '22023', '22025', '22021'])
 
+/**
+ * A database that is down, restarting or refusing us: SQLSTATE classes 08 (connection), 28
+ * (authorization), 53300 (too many connections), 57P01-03 (shutting down, starting up), and the
+ * socket errors of a connection that cannot be made. Nothing the client did, and it may pass.
+ */
+const UNAVAILABLE = /^(08|28|53300$|57P0[123]$)|^E(CONNREFUSED|CONNRESET|TIMEDOUT|HOSTUNREACH|NETUNREACH|NOTFOUND|AI_AGAIN|PIPE)$/
+
 /** What a PostgreSQL error before the first byte means for the client, if it is theirs. */
 export function fromDatabaseError (error: unknown): HttpError | undefined {
   const code = (error as { code?: unknown }).code
   if (typeof code !== 'string') return undefined
   if (code === '57014') return new GatewayTimeout('the database did not answer within the statement timeout')
   if (INPUT_ERRORS.has(code)) return new BadRequest(`invalid parameter value: ${(error as Error).message}`)
+  // the reason stays out of the answer (it names hosts and users); /ready logs it
+  if (UNAVAILABLE.test(code)) return new ServiceUnavailable('the database does not answer')
   return undefined
 }
 

@@ -56,7 +56,8 @@ try {
   const expected = error instanceof ConfigError || error instanceof ReportError || error instanceof KeysFileError
   console.error(expected ? `sluice: ${(error as Error).message}` : error)
   await embedded?.stop()
-  process.exitCode = 1
+  // a pool or a half-built app may still hold the event loop: a failed start must end
+  process.exit(1)
 }
 
 /** First start: the demo schema and data (well under a minute); later starts find them in place. */

@@ -19,6 +19,11 @@ export interface EmbeddedOptions {
 export interface EmbeddedServer {
   readonly url: string
   stop (): Promise<void>
+  /**
+   * Fast shutdown, then the same cluster started again on the same port once `whileDown` has
+   * settled: for tests of a database that goes away under a running app.
+   */
+  restart (whileDown?: () => Promise<void>): Promise<void>
 }
 
 /**
@@ -54,18 +59,19 @@ export async function startEmbedded (options: EmbeddedOptions): Promise<Embedded
       onLog: (line: string) => { log.push(line); if (log.length > 50) log.shift() },
       onError: (error: unknown) => { log.push(String(error)) }
     })
+    const child = (): ChildProcess | undefined => (server as unknown as { process?: ChildProcess }).process
     try {
       if (fresh && attempt === 0) await server.initialise()
       await server.start()
     } catch (error) {
       // start() rejects with undefined when postgres exits early; the reason is only in its log
       lastError = error ?? new Error(log.join('').trim().split('\n').slice(-3).join(' | '))
-      await server.stop().catch(() => {})
+      // stop() waits for an 'exit' that a postgres already gone never emits: it would hang
+      if (child()?.exitCode === null && child()?.signalCode === null) await server.stop().catch(() => {})
       continue
     }
     // a crash or process.exit() must not leave the cluster running (fast shutdown, no waiting)
-    const child = (server as unknown as { process?: ChildProcess }).process
-    const onExit = (): void => { child?.kill('SIGINT') }
+    const onExit = (): void => { child()?.kill('SIGINT') }
     process.once('exit', onExit)
     const base = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}`
     await createDatabase(`${base}/postgres`, options.database)
@@ -75,6 +81,18 @@ export async function startEmbedded (options: EmbeddedOptions): Promise<Embedded
         process.removeListener('exit', onExit)
         await server.stop()
         if (options.throwaway === true) await rm(`${dataDir}.secret`, { force: true })
+      },
+      restart: async (whileDown = async () => {}) => {
+        // not server.stop(): for a throwaway cluster that also deletes the data folder
+        const running = child()
+        if (running !== undefined && running.exitCode === null) {
+          await new Promise((resolve) => { running.once('exit', resolve).kill('SIGINT') })
+        }
+        try {
+          await whileDown()
+        } finally {
+          await server.start()
+        }
       }
     }
   }

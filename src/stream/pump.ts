@@ -56,8 +56,11 @@ export class RunningStreams {
   }
 }
 
-// Chunks go to the socket in slices of this size, so that how far a slow client has read is seen
-// at this grain: a client that takes less than a slice per STALL_TIMEOUT_MS counts as stalled.
+// Chunks go to the socket in slices of this size rather than a page at a time, so that a slow
+// client's progress shows in the socket's bytesWritten as soon as the kernel takes a slice. The
+// kernel's own grain is coarser: Linux wakes a full socket once a third of its send buffer has
+// drained (~1 MB on loopback), so a client slower than that per STALL_TIMEOUT_MS counts as
+// stalled; nginx's send_timeout works the same way.
 const SLICE = 16 * 1024
 
 /**

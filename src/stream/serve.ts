@@ -178,7 +178,10 @@ function notAcceptable (asked: string | undefined, accept: string | undefined): 
 
 /** The same request, resuming after `next`: the JSON format's link to the following page. */
 function nextLink (request: FastifyRequest, next: string): string {
-  const url = new URL(request.url, `${request.protocol}://${request.host}`)
-  url.searchParams.set('after', next)
-  return url.href
+  const [path, query = ''] = request.url.split('?', 2) as [string, string?]
+  const params = new URLSearchParams(query)
+  params.set('after', next)
+  // absolute when the Host header makes one; a client that sent none or garbage gets a path
+  const origin = /^[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9A-Fa-f:.]+\](:\d+)?$/.test(request.host) ? `${request.protocol}://${request.host}` : ''
+  return `${origin}${path}?${params}`
 }
