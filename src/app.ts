@@ -49,7 +49,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     // bounds on what a client may send. Reports are GETs: no body is ever read. The request line
     // and headers together stay under 8 KiB (Node answers 431 past it) and must arrive in 30 s.
     bodyLimit: 16 * 1024,
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     requestTimeout: 30_000,
     http: { maxHeaderSize: 8 * 1024 },
     ajv: {
