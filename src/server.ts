@@ -10,6 +10,7 @@ import { ConfigError, loadConfig } from './config.js'
 import { startEmbedded, type EmbeddedServer } from './db/embedded.js'
 import { migrateToLatest } from './db/migrate.js'
 import { seedDemo } from './db/seed.js'
+import { DatabaseUnusable } from './plugins/db.js'
 import { ReportError } from './reports/registry.js'
 
 const DATA_DIR = fileURLToPath(new URL('../.data/postgres', import.meta.url))
@@ -53,7 +54,7 @@ try {
   process.once('SIGINT', shutdown)
 } catch (error) {
   // configuration and report errors are the operator's: one line naming what is wrong
-  const expected = error instanceof ConfigError || error instanceof ReportError || error instanceof KeysFileError
+  const expected = error instanceof ConfigError || error instanceof ReportError || error instanceof KeysFileError || error instanceof DatabaseUnusable
   console.error(expected ? `sluice: ${(error as Error).message}` : error)
   await embedded?.stop()
   // a pool or a half-built app may still hold the event loop: a failed start must end

@@ -7,13 +7,12 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
-import pg from 'pg'
 import t, { type Test } from 'tap'
 import { buildApp } from '../src/app.js'
 import { defaultConfig } from '../src/config.js'
 import { startEmbedded } from '../src/db/embedded.js'
 import { listenTestApp } from './helpers/app.js'
-import { connect } from './helpers/db.js'
+import { connect, withClient } from './helpers/db.js'
 import { busySessions, get, poolWhole, reportsFolder, requestId, streamEnded, waitFor } from './helpers/http.js'
 
 // A checked-out pg client whose backend dies emits 'error'; without the lease's own listener that
@@ -241,16 +240,6 @@ async function held (url: string, headers: Record<string, string>): Promise<Held
     })
     req.on('error', reject)
   })
-}
-
-async function withClient<T> (connectionString: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString })
-  await client.connect()
-  try {
-    return await use(client)
-  } finally {
-    await client.end()
-  }
 }
 
 function capture (logs: Array<Record<string, unknown>>): Writable {

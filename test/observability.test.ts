@@ -12,12 +12,11 @@ import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import zlib from 'node:zlib'
 import type { FastifyInstance } from 'fastify'
-import pg from 'pg'
 import t, { type Test } from 'tap'
 import { buildApp } from '../src/app.js'
 import { defaultConfig, type Config } from '../src/config.js'
 import { startEmbedded } from '../src/db/embedded.js'
-import { connect, testDatabaseUrl } from './helpers/db.js'
+import { connect, testDatabaseUrl, withClient } from './helpers/db.js'
 import { get, reportsFolder, requestId, waitFor } from './helpers/http.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -202,14 +201,14 @@ t.test('the database gone, or refusing the password: still no password in any lo
   wrong.password = password
   const refused = await spawnServer(t, { DATABASE_URL: wrong.href, REPORTS_DIR: reportsDir })
   t.equal(await refused.exited, 1, 'a server given a wrong password fails at start')
-  t.match(refused.output(), /^sluice: .*password authentication failed/m, 'with a line that says why')
+  t.match(refused.output(), /^sluice: cannot use the database: password authentication failed/m, 'with a line that says why')
   noSecrets(t, refused.output(), 'the output of a server given a wrong password', [embeddedPassword])
 
   const nowhere = new URL(databaseUrl.href)
   nowhere.port = String(await closedPort())
   const unreachable = await spawnServer(t, { DATABASE_URL: nowhere.href, REPORTS_DIR: reportsDir })
   t.equal(await unreachable.exited, 1, 'a server whose database is unreachable fails at start')
-  t.match(unreachable.output(), /^sluice: .*ECONNREFUSED/m, 'with a line that says why')
+  t.match(unreachable.output(), /^sluice: cannot use the database: connect ECONNREFUSED/m, 'with a line that says why')
   noSecrets(t, unreachable.output(), 'the output of a server whose database is unreachable')
 })
 
@@ -332,16 +331,6 @@ async function spawnServer (t: Test, env: Record<string, string>): Promise<Spawn
       child.kill('SIGTERM')
       await exited
     }
-  }
-}
-
-async function withClient<T> (connectionString: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString })
-  await client.connect()
-  try {
-    return await use(client)
-  } finally {
-    await client.end()
   }
 }
 

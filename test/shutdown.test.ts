@@ -11,7 +11,7 @@ import http from 'node:http'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import t, { type Test } from 'tap'
-import { startEmbedded } from '../src/db/embedded.js'
+import { alive, startEmbedded } from '../src/db/embedded.js'
 import { connect, testDatabaseUrl } from './helpers/db.js'
 import { get, reportsFolder, requestId, waitFor } from './helpers/http.js'
 
@@ -312,13 +312,4 @@ function cleanEnv (): Record<string, string> {
     if (value !== undefined && !/^(NODE_OPTIONS|NODE_V8_COVERAGE|TAP|_TAPJS_)/.test(name)) env[name] = value
   }
   return env
-}
-
-function alive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }

@@ -155,7 +155,8 @@ async function clearStaleServer (dataDir: string): Promise<void> {
   if (alive(pid)) throw new Error(`a PostgreSQL (pid ${pid}) left by an earlier run holds ${dataDir} and did not stop`)
 }
 
-function alive (pid: number): boolean {
+/** Whether a process of this pid runs (EPERM: it does, as another user). */
+export function alive (pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true

@@ -16,3 +16,14 @@ export async function connect (): Promise<pg.Client> {
   await client.query("set timezone = 'UTC'; set datestyle = 'ISO'")
   return client
 }
+
+/** Runs `use` with a client of its own on `connectionString`, closed afterwards. */
+export async function withClient<T> (connectionString: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString })
+  await client.connect()
+  try {
+    return await use(client)
+  } finally {
+    await client.end()
+  }
+}
