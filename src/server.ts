@@ -2,7 +2,7 @@
 // graceful shutdown on SIGTERM/SIGINT.
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Kysely, PostgresDialect } from 'kysely'
+import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import { buildApp, drain } from './app.js'
 import { KeysFileError } from './auth/keys.js'
@@ -66,10 +66,12 @@ async function prepareDemo (connectionString: string): Promise<void> {
   const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString, max: 1 }) }) })
   try {
     await migrateToLatest(db)
+    const { rows } = await sql<{ empty: boolean }>`select not exists (select from orders) as empty`.execute(db)
+    if (rows[0]?.empty !== true) return
     const started = performance.now()
-    say('loading the demo data on first start ...')
-    const { seeded } = await seedDemo(db, { orders: DEMO_ORDERS })
-    if (seeded) say(`demo data loaded in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+    say(`loading the demo data (${DEMO_ORDERS.toLocaleString('en')} orders), on the first start only ...`)
+    await seedDemo(db, { orders: DEMO_ORDERS })
+    say(`demo data loaded in ${((performance.now() - started) / 1000).toFixed(1)} s`)
   } finally {
     await db.destroy()
   }

@@ -87,6 +87,12 @@ t.test('the process refuses to start on a bad report or bad configuration, with 
   const config = await run({ DATABASE_URL: testDatabaseUrl(), POOL_MAX: 'many' })
   t.equal(config.code, 1)
   t.equal(config.stderr.trim(), 'sluice: POOL_MAX must be a whole number, got "many"')
+
+  const keys = path.join(dir, 'keys.json')
+  await writeFile(keys, '[{"id": "bi", "sha256": "not-a-hash", "reports": ["*"]}]')
+  const badKeys = await run({ DATABASE_URL: testDatabaseUrl(), API_KEYS_FILE: keys })
+  t.equal(badKeys.code, 1)
+  t.equal(badKeys.stderr.trim(), `sluice: API_KEYS_FILE ${keys}: key 1 ("bi"): sha256 must be the 64 hex digits of the key's SHA-256`)
 })
 
 async function run (env: Record<string, string>): Promise<{ code: number | null, stderr: string }> {
