@@ -3,7 +3,10 @@ import type { FastifyInstance } from 'fastify'
 export default async function healthRoutes (app: FastifyInstance): Promise<void> {
   app.get('/health', async () => ({ status: 'ok' }))
 
-  app.get('/ready', async (request, reply) => {
+  // one check at a time, shared by every /ready that asks meanwhile: a flood of probes costs
+  // the pool one connection, not all of them
+  let checking: Promise<Error | undefined> | undefined
+  const check = async (): Promise<Error | undefined> => {
     try {
       const lease = await app.leases.acquire()
       try {
@@ -12,10 +15,17 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
       } finally {
         lease.destroy()
       }
-      return { status: 'ready' }
+      return undefined
     } catch (error) {
-      request.log.warn({ reason: (error as Error).message }, 'database not answering')
-      return reply.code(503).header('retry-after', '1').send({ statusCode: 503, error: 'Service Unavailable', message: 'the database does not answer' })
+      return error as Error
     }
+  }
+
+  app.get('/ready', async (request, reply) => {
+    checking ??= check().finally(() => { checking = undefined })
+    const error = await checking
+    if (error === undefined) return { status: 'ready' }
+    request.log.warn({ reason: error.message }, 'database not answering')
+    return reply.code(503).header('retry-after', '1').send({ statusCode: 503, error: 'Service Unavailable', message: 'the database does not answer' })
   })
 }

@@ -75,7 +75,10 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   })
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
     if (error instanceof ClientGone) return reply.code(499).send()
-    const known = error instanceof HttpError ? error : fromDatabaseError(error)
+    const fromDatabase = error instanceof HttpError ? undefined : fromDatabaseError(error)
+    // the database's own words stay in the log: they may quote the report's rows
+    if (fromDatabase !== undefined) request.log.warn({ reason: error.message, code: error.code }, 'database refused the request')
+    const known = error instanceof HttpError ? error : fromDatabase
     if (known !== undefined) {
       reply.headers(known.headers)
       return reply.code(known.statusCode).send({ statusCode: known.statusCode, error: statusText(known.statusCode), message: known.message })

@@ -19,6 +19,9 @@ export interface Config {
   readonly applicationName: string
 }
 
+/** The longest delay Node's timers take (2^31 - 1 ms); a longer one fires at once. */
+export const MAX_TIMER_MS = 2_147_483_647
+
 export class ConfigError extends Error {
   override name = 'ConfigError'
 }
@@ -32,13 +35,13 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     port: integer(env, 'PORT', 3000, 0, 65535),
     reportsDir: optional(env, 'REPORTS_DIR'),
     poolMax: integer(env, 'POOL_MAX', 10, 1, 10_000),
-    leaseTimeoutMs: integer(env, 'LEASE_TIMEOUT_MS', 2000, 1),
-    statementTimeoutMs: integer(env, 'STATEMENT_TIMEOUT_MS', 30_000, 1),
-    streamTimeoutMs: integer(env, 'STREAM_TIMEOUT_MS', 3_600_000, 1),
-    stallTimeoutMs: integer(env, 'STALL_TIMEOUT_MS', 30_000, 1),
+    leaseTimeoutMs: integer(env, 'LEASE_TIMEOUT_MS', 2000, 1, MAX_TIMER_MS),
+    statementTimeoutMs: integer(env, 'STATEMENT_TIMEOUT_MS', 30_000, 1, MAX_TIMER_MS),
+    streamTimeoutMs: integer(env, 'STREAM_TIMEOUT_MS', 3_600_000, 1, MAX_TIMER_MS),
+    stallTimeoutMs: integer(env, 'STALL_TIMEOUT_MS', 30_000, 1, MAX_TIMER_MS),
     maxStreams: integer(env, 'MAX_STREAMS', 64, 1, 100_000),
     apiKeysFile: optional(env, 'API_KEYS_FILE'),
-    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, MAX_TIMER_MS),
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
     applicationName: 'sluice'
   })

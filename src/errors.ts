@@ -16,10 +16,6 @@ export class BadRequest extends HttpError {
   constructor (message: string) { super(400, message) }
 }
 
-export class NotFound extends HttpError {
-  constructor (message: string) { super(404, message) }
-}
-
 export class NotAcceptable extends HttpError {
   constructor (message: string) { super(406, message) }
 }
@@ -45,8 +41,6 @@ export class ClientGone extends Error {
   constructor () { super('the client closed the connection') }
 }
 
-/** SQLSTATEs of values PostgreSQL could not read: a parameter the client sent was wrong. */
-const INPUT_ERRORS = new Set(['22P02', '22007', '22008', '22003', '22009', '2201B', '22023', '22025', '22021'])
 
 /**
  * A database that is down, restarting or refusing us: SQLSTATE classes 08 (connection), 28
@@ -60,7 +54,9 @@ export function fromDatabaseError (error: unknown): HttpError | undefined {
   const code = (error as { code?: unknown }).code
   if (typeof code !== 'string') return undefined
   if (code === '57014') return new GatewayTimeout('the database did not answer within the statement timeout')
-  if (INPUT_ERRORS.has(code)) return new BadRequest(`invalid parameter value: ${(error as Error).message}`)
+  // class 22, data exception: a value the report could not take, most likely one the client
+  // sent. PostgreSQL's own message may quote values of the report's rows, so it stays in the log.
+  if (code.startsWith('22')) return new BadRequest(`a parameter value was refused by the database (SQLSTATE ${code})`)
   // the reason stays out of the answer (it names hosts and users); /ready logs it
   if (UNAVAILABLE.test(code)) return new ServiceUnavailable('the database does not answer')
   return undefined

@@ -6,7 +6,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import { buildApp, drain } from './app.js'
 import { KeysFileError } from './auth/keys.js'
-import { ConfigError, loadConfig } from './config.js'
+import { ConfigError, loadConfig, MAX_TIMER_MS } from './config.js'
 import { startEmbedded, type EmbeddedServer } from './db/embedded.js'
 import { migrateToLatest } from './db/migrate.js'
 import { seedDemo } from './db/seed.js'
@@ -42,7 +42,7 @@ try {
     closing = true
     app.log.info({ signal }, 'shutting down')
     // should anything hang past the deadline, leave anyway
-    setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 10_000).unref()
+    setTimeout(() => process.exit(1), Math.min(config.shutdownTimeoutMs + 10_000, MAX_TIMER_MS)).unref()
     drain(app)
       .then(() => embedded?.stop())
       .then(() => process.exit(0), (error: unknown) => {

@@ -96,6 +96,28 @@ t.test('limit, header, bom and delimiter shape the body', async (t) => {
   t.match(json.next, /\/reports\/orders\.json\?limit=2&after=2$/)
 })
 
+t.test('the JSON format is whole and links on at every limit, batch edges included', async (t) => {
+  const { app } = await buildTestApp(t)
+  for (const limit of [1, 99, 100, 101, 199, 200, 1000, 1500, 4321]) {
+    const res = await app.inject(`/reports/orders.json?limit=${limit}`)
+    const body = JSON.parse(res.body) as { rows: Array<{ id: number }>, next: string | null }
+    t.equal(body.rows.length, limit, `limit=${limit}: rows`)
+    t.equal(body.rows.at(-1)?.id, limit, `limit=${limit}: the last row`)
+    t.match(body.next, new RegExp(`after=${limit}$`), `limit=${limit}: next resumes after the last row`)
+  }
+  const all = JSON.parse((await app.inject('/reports/orders.json?limit=20000')).body) as { rows: unknown[], next: string | null }
+  t.equal(all.rows.length, 20000)
+  t.equal(all.next, null, 'a limit that takes every row has no next')
+})
+
+t.test('an error body is never offered as the report file', async (t) => {
+  const { app } = await buildTestApp(t)
+  const res = await app.inject('/reports/orders.csv?limit=0')
+  t.equal(res.statusCode, 400)
+  t.equal(res.headers['content-disposition'], undefined)
+  t.match(res.headers['content-type'], /^application\/json/)
+})
+
 t.test('bad input is a 400 that names what was wrong', async (t) => {
   const { app } = await buildTestApp(t)
   const cases: Array<[string, RegExp]> = [

@@ -80,14 +80,21 @@ t.test('limits on what a client may send', async (t) => {
 
 t.test('error bodies leak no SQL, stack or path', async (t) => {
   const dir = await reportsFolder(t, {
-    'broken.sql': `/*\ntitle: Broken at run time\nkey: id\n*/\nselect id, 1 / (id - id) as boom from ${table}`
+    'broken.sql': `/*\ntitle: Broken at run time\nkey: id\n*/\nselect id, (select g from generate_series(1, 2) g where g > id - 100) as boom from ${table}`,
+    'refusing.sql': `/*\ntitle: Refuses a value\nkey: id\n*/\nselect id, 1 / (id - id) as boom from ${table}`
   })
   const { app, logs } = await buildTestApp(t, { reportsDir: dir })
   const res = await app.inject('/reports/broken')
   t.equal(res.statusCode, 500)
   t.same(Object.keys(res.json()).sort(), ['error', 'message', 'statusCode'])
   t.notMatch(res.body, /select|division|boom|\/work|\.ts|\bat \w/i)
-  t.ok(logs.some((line) => line.level === 50 && JSON.stringify(line).includes('division by zero')), 'the log has the cause')
+  t.ok(logs.some((line) => line.level === 50 && JSON.stringify(line).includes('more than one row returned by a subquery')), 'the log has the cause')
+  // a value the database refuses (SQLSTATE class 22) is taken for the client's: a 400, whose body
+  // names the condition but not the database's words, which may quote the report's rows
+  const refused = await app.inject('/reports/refusing')
+  t.equal(refused.statusCode, 400)
+  t.equal(refused.json().message, 'a parameter value was refused by the database (SQLSTATE 22012)')
+  t.ok(logs.some((line) => line.level === 40 && JSON.stringify(line).includes('division by zero')), 'the log has the database\'s words')
 })
 
 t.test('listening beyond loopback without API keys warns at start', async (t) => {

@@ -29,8 +29,9 @@ export async function loadKeys (file: string): Promise<ApiKey[]> {
   let entries: unknown
   try {
     entries = JSON.parse(text)
-  } catch (error) {
-    throw new KeysFileError(`API_KEYS_FILE ${file}: not valid JSON (${(error as Error).message})`)
+  } catch {
+    // JSON.parse's message quotes the text around the fault, which may be part of a hash
+    throw new KeysFileError(`API_KEYS_FILE ${file}: not valid JSON`)
   }
   if (!Array.isArray(entries) || entries.length === 0) throw new KeysFileError(`API_KEYS_FILE ${file}: must be a non-empty JSON array of keys`)
   const keys = entries.map((entry, i) => {

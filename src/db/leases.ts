@@ -33,10 +33,6 @@ export class Lease {
     signal?.addEventListener('abort', this.#onAbort, { once: true })
   }
 
-  get ended (): boolean {
-    return this.#ended
-  }
-
   /**
    * Starts the read-only transaction every report statement runs in. SET LOCAL rather than
    * session settings: they end with the transaction and survive transaction pooling.
@@ -96,7 +92,7 @@ export class Lease {
 /**
  * The one way code gets a connection. Checks one out for `signal`'s owner within the lease
  * timeout, or refuses with 503. pg-pool's connectionTimeoutMillis bounds the wait; the number
- * of waiters is bounded by MAX_STREAMS, so nothing queues without limit.
+ * of waiters is bounded by MAX_STREAMS (reports and HEADs) plus one /ready check and the start.
  */
 export class Leases {
   readonly pool: pg.Pool

@@ -1,5 +1,6 @@
 // Result fields (type OID and modifier) -> the columns the encoders need, in one round trip.
 import type pg from 'pg'
+import { RAW_TYPES } from './pool.js'
 import type { Column, JsonKind } from '../formats/types.js'
 
 export interface Field {
@@ -21,7 +22,7 @@ export async function resolveColumns (client: pg.ClientBase, fields: ReadonlyArr
     text: resolveSql,
     values: [fields.map(field => field.dataTypeID), fields.map(field => field.dataTypeModifier)],
     rowMode: 'array',
-    types: { getTypeParser: () => (value: string) => value }
+    types: RAW_TYPES
   })
   const { names, types } = JSON.parse(result.rows[0]![0]) as Resolved
   const byOid = new Map(types.map(type => [type.oid, type]))

@@ -15,7 +15,6 @@ export function createCsvEncoder (columns: ReadonlyArray<Column>, options: CsvOp
     ? columns.map(column => csvField(column.name, delimiter, single)).join(delimiter) + '\n'
     : ''
   return {
-    contentType,
     head: () => (options.bom ? '\uFEFF' : '') + header,
     rows (batch) {
       let out = ''

@@ -8,7 +8,6 @@ export function createJsonEncoder (columns: ReadonlyArray<Column>): Encoder {
   const writeObject = objectWriter(columns)
   let separator = ''
   return {
-    contentType,
     head: () => '{"rows":[',
     rows (batch) {
       let out = ''

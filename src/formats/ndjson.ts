@@ -6,7 +6,6 @@ export const contentType = 'application/x-ndjson'
 export function createNdjsonEncoder (columns: ReadonlyArray<Column>): Encoder {
   const writeObject = objectWriter(columns)
   return {
-    contentType,
     head: () => '',
     rows (batch) {
       let out = ''

@@ -41,7 +41,6 @@ export interface CsvOptions {
  * the caller concatenates: head(), rows(batch) for every batch, tail(next).
  */
 export interface Encoder {
-  readonly contentType: string
   head(): string
   rows(batch: ReadonlyArray<Row>): string
   /** `next` is the JSON format's link to the following page; the other formats ignore it */

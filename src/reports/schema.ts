@@ -19,7 +19,7 @@ export function querySchema (report: Report): Record<string, unknown> {
     properties: {
       ...report.params,
       format: { type: 'string' },
-      limit: { type: 'integer', minimum: 1, ...(report.maxRows === undefined ? {} : { maximum: report.maxRows }) },
+      limit: { type: 'integer', minimum: 1, maximum: report.maxRows ?? Number.MAX_SAFE_INTEGER },
       after: { type: 'string', minLength: 1 },
       download: FLAG,
       header: FLAG,

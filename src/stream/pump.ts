@@ -12,6 +12,8 @@ export interface PumpOptions {
   readonly stallTimeoutMs: number
   /** the running streams of the process, so a shutdown can stop them */
   readonly streams: RunningStreams
+  /** headers only a response that streams gets (an error before the first byte does not) */
+  readonly headers: Readonly<Record<string, string>>
   /** called once, when a response that had begun is over */
   readonly onEnd: (outcome: Outcome, error: Error | undefined) => void
 }
@@ -19,7 +21,7 @@ export interface PumpOptions {
 /** The report responses running in the process: a fixed number of slots, and a way to stop them all. */
 export class RunningStreams {
   readonly max: number
-  #stops = new Set<(outcome: 'shutdown') => void>()
+  #stops = new Set<() => void>()
   #taken = 0
   #idle: Array<() => void> = []
 
@@ -47,10 +49,10 @@ export class RunningStreams {
 
   /** Stops every running response (graceful shutdown's deadline). */
   stopAll (): void {
-    for (const stop of this.#stops) stop('shutdown')
+    for (const stop of this.#stops) stop()
   }
 
-  track (stop: (outcome: 'shutdown') => void): () => void {
+  track (stop: () => void): () => void {
     this.#stops.add(stop)
     return () => this.#stops.delete(stop)
   }
@@ -87,10 +89,14 @@ export async function pump (reply: FastifyReply, source: AsyncGenerator<Buffer, 
     if (why !== 'complete') controller.abort(error)
   }
   // ends the response early: before the first byte the source fails with `error`, after it the
-  // connection is cut
+  // connection is cut — the socket itself, since a compressor may not have sent the headers yet
+  // and an error must not turn into an error response then
   const stop = (why: Outcome, error: Error): void => {
     end(why, error)
-    body?.destroy(error)
+    if (body !== undefined) {
+      body.destroy(error)
+      res.destroy()
+    }
   }
 
   const untrack = options.streams.track(() => stop('shutdown', new ServiceUnavailable('the server is shutting down')))
@@ -110,6 +116,11 @@ export async function pump (reply: FastifyReply, source: AsyncGenerator<Buffer, 
   let first: IteratorResult<Buffer, void>
   try {
     first = await source.next()
+    // ended while the first batch came in (its work finished before the abort reached it)
+    if (outcome !== undefined) {
+      await source.return()
+      throw failure ?? new ClientGone()
+    }
   } catch (error) {
     // the client left while the first batch was fetched: nobody to answer, nothing went wrong
     if (outcome === 'client_closed') {
@@ -175,5 +186,6 @@ export async function pump (reply: FastifyReply, source: AsyncGenerator<Buffer, 
     }
   }, Math.min(1000, Math.max(10, options.stallTimeoutMs / 5)))
   stallTimer.unref()
+  reply.headers(options.headers)
   return reply.send(body)
 }

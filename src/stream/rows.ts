@@ -13,8 +13,9 @@ export type FetchRows = (want: number, bound: readonly KeyBound[] | null) => Pro
 // A batch is sized to come out near this many characters of output: small enough that memory
 // stays flat whatever the row width, large enough that per-batch round trips vanish.
 const BATCH_CHARS = 1 << 20
-// The first batch is small so the first byte leaves early; later ones adapt to the row width.
-const FIRST_BATCH_ROWS = 1000
+// The first batch is small, so the first byte leaves early and a report of very wide rows cannot
+// fill memory before its width is known; later batches adapt to the row width.
+const FIRST_BATCH_ROWS = 100
 const MAX_BATCH_ROWS = 50_000
 
 /**
@@ -27,6 +28,8 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
   const cap = report.maxRows ?? Infinity
   let want = FIRST_BATCH_ROWS
   let prefix = encoder.head()
+  // the last row sent, over all batches: a batch that only learns the limit was reached is empty
+  let last: Row | undefined
   for (;;) {
     const remaining = limit === null ? Infinity : limit - progress.rows
     const capRemaining = cap - progress.rows
@@ -38,9 +41,10 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
     const batch = endsAtLimit || endsAtCap ? rows.slice(0, asked - 1) : rows
     let text = prefix + encoder.rows(batch)
     prefix = ''
-    const last = batch[batch.length - 1]
-    if (endsAtLimit && last !== undefined) {
-      text += encoder.tail(options.nextLink(afterParam(report.keyIndexes.map((index) => [report.columns[index]!, last[index] ?? null]))))
+    last = batch[batch.length - 1] ?? last
+    if (endsAtLimit) {
+      const row = last
+      text += encoder.tail(row === undefined ? null : options.nextLink(afterParam(report.keyIndexes.map((index) => [report.columns[index]!, row[index] ?? null]))))
     } else if (!full) {
       text += encoder.tail(null)
     }
@@ -49,8 +53,9 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
     yield chunk
     if (endsAtCap) throw new RowCapExceeded(cap)
     if (endsAtLimit || !full || last === undefined) return
+    const row = last
     bound = report.keyIndexes.map((index, i) => {
-      const value = last[index]
+      const value = row[index]
       if (value === null || value === undefined) throw new Error(`key column "${report.key[i]}" is NULL: keys must never be NULL`)
       return { value, castType: report.columns[index]!.castType }
     })

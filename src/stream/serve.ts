@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Config } from '../config.js'
+import { MAX_TIMER_MS, type Config } from '../config.js'
 import type { Leases } from '../db/leases.js'
 import { NotAcceptable, ServiceUnavailable, TooManyStreams } from '../errors.js'
 import { createEncoder, contentTypes } from '../formats/index.js'
@@ -51,15 +51,16 @@ export interface ReportQuery {
   [param: string]: unknown
 }
 
-// How long past STALL_TIMEOUT_MS the server itself ends a cursor session idle in our transaction:
-// the net under our own stall timer, should this process freeze or vanish.
+// How long past STREAM_TIMEOUT_MS the server itself ends a cursor session idle in our transaction:
+// the net under our own timers, should this process freeze. Not the stall timeout: the next FETCH
+// waits until the client has drained the last batch, which a slow reader takes its time over.
 const IDLE_MARGIN_MS = 5000
 
 const DELIMITERS: Readonly<Record<string, string>> = { ',': ',', ';': ';', '|': '|', tab: '\t' }
 
 /** GET /reports/{name}[.ext]: negotiates, admits, and streams one report (API.md section 3). */
 export async function serveReport (streaming: Streaming, report: Report, request: FastifyRequest, reply: FastifyReply, suffix: string | undefined): Promise<void> {
-  const { format, after, params } = readRequest(report, request, reply, suffix)
+  const { format, after, params, disposition } = readRequest(report, request, reply, suffix)
   const query = request.query as ReportQuery
   const { config, leases, streams, metrics } = streaming
   const key = request.apiKey
@@ -85,7 +86,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
   const controller = new AbortController()
   const source = openSource({
     leases,
-    idleTimeoutMs: config.stallTimeoutMs + IDLE_MARGIN_MS,
+    idleTimeoutMs: Math.min(config.streamTimeoutMs + IDLE_MARGIN_MS, MAX_TIMER_MS),
     report,
     params,
     after,
@@ -112,6 +113,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
       streamTimeoutMs: config.streamTimeoutMs,
       stallTimeoutMs: config.stallTimeoutMs,
       streams,
+      headers: disposition,
       onEnd: (outcome, error) => {
         give()
         const seconds = Number(process.hrtime.bigint() - started) / 1e9
@@ -141,22 +143,33 @@ export async function serveReport (streaming: Streaming, report: Report, request
  * these parameters. Runs nothing but EXPLAIN.
  */
 export async function headReport (streaming: Streaming, report: Report, request: FastifyRequest, reply: FastifyReply, suffix: string | undefined): Promise<void> {
-  const { after, params } = readRequest(report, request, reply, suffix)
+  const { after, params, disposition } = readRequest(report, request, reply, suffix)
+  reply.headers(disposition)
   const limit = (request.query as ReportQuery).limit ?? null
   const query = compileQuery(report, params, { after: startBound(report, after), limit })
-  const lease = await streaming.leases.acquire()
+  // a stream slot too: HEADs use the pool, so they must not crowd it past MAX_STREAMS
+  const { streams } = streaming
+  if (!streams.take()) throw new ServiceUnavailable(`all ${streams.max} stream slots are busy (MAX_STREAMS)`, streaming.config.leaseTimeoutMs)
   try {
-    await lease.begin()
-    const result = await lease.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>({ text: `explain (format json) ${query.sql}`, values: [...query.parameters] })
-    await lease.end()
-    reply.header('x-estimated-rows', String(result.rows[0]?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? 0))
+    const lease = await streaming.leases.acquire()
+    try {
+      await lease.begin()
+      const result = await lease.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>({ text: `explain (format json) ${query.sql}`, values: [...query.parameters] })
+      await lease.end()
+      reply.header('x-estimated-rows', String(result.rows[0]?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? 0))
+    } finally {
+      lease.destroy()
+    }
   } finally {
-    lease.destroy()
+    streams.give()
   }
 }
 
-/** Format, `after` and report parameters of a request, and the headers they decide. */
-function readRequest (report: Report, request: FastifyRequest, reply: FastifyReply, suffix: string | undefined): { format: FormatName, after: AfterValue[] | null, params: ParamValues } {
+/**
+ * Format, `after` and report parameters of a request; sets the headers they decide, but for
+ * Content-Disposition, which only a streamed body gets: an error body is no file.
+ */
+function readRequest (report: Report, request: FastifyRequest, reply: FastifyReply, suffix: string | undefined): { format: FormatName, after: AfterValue[] | null, params: ParamValues, disposition: Record<string, string> } {
   const query = request.query as ReportQuery
   const format = negotiate(suffix, query.format, request.headers.accept)
   if (format === undefined) throw notAcceptable(suffix ?? query.format, request.headers.accept)
@@ -164,10 +177,10 @@ function readRequest (report: Report, request: FastifyRequest, reply: FastifyRep
   const params: Record<string, unknown> = {}
   for (const name of Object.keys(report.params)) params[name] = query[name]
   reply.headers({ 'content-type': contentTypes[format], 'cache-control': 'no-store' })
-  if (format === 'csv' || query.download === 1) {
-    reply.header('content-disposition', `attachment; filename="${report.name}.${format}"`)
-  }
-  return { format, after, params }
+  const disposition: Record<string, string> = format === 'csv' || query.download === 1
+    ? { 'content-disposition': `attachment; filename="${report.name}.${format}"` }
+    : {}
+  return { format, after, params, disposition }
 }
 
 function notAcceptable (asked: string | undefined, accept: string | undefined): NotAcceptable {
