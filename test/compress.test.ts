@@ -1,21 +1,15 @@
 // API.md section 3: "`Accept-Encoding: gzip` or `br` compresses the stream as it goes: the first
 // bytes of a large report arrive before the query has finished." Real sockets, so what is measured
 // is what a client receives, not what Fastify hands to inject.
-import { randomBytes } from 'node:crypto'
 import type { Transform } from 'node:stream'
 import zlib from 'node:zlib'
 import t from 'tap'
 import { listenTestApp } from './helpers/app.js'
-import { connect } from './helpers/db.js'
+import { scratchTable } from './helpers/db.js'
 import { get, reportsFolder, requestId, sameBytes, streamEnded } from './helpers/http.js'
 
 const ROWS = 500_000
-const table = `compress_${randomBytes(4).toString('hex')}`
-const client = await connect()
-t.teardown(async () => {
-  await client.query(`drop table if exists ${table}`)
-  await client.end()
-})
+const { client, table } = await scratchTable(t, 'compress')
 await client.query(`
   create table ${table} (id bigint primary key, created_at timestamptz not null, grp int not null, label text, amount numeric);
   insert into ${table}

@@ -1,23 +1,17 @@
 // API.md section 3: "A client that disconnects ends its work at once: the running query is
 // cancelled or its connection destroyed, and the lease returns to the pool." And: an error after
 // the first byte aborts the connection without the final chunk. Real sockets throughout.
-import { randomBytes } from 'node:crypto'
 import zlib from 'node:zlib'
 import t from 'tap'
 import { listenTestApp } from './helpers/app.js'
-import { connect } from './helpers/db.js'
+import { scratchTable } from './helpers/db.js'
 import { busySessions, get, type Assert, poolWhole, reportsFolder, requestId, streamEnded, waitFor, type GetOptions } from './helpers/http.js'
 
 const ROWS = 500_000
 // pg_sleep long enough that a backend left to finish it is still busy when the check runs
 const SLEEP_S = 5
 const FAIL_AT = 250_000
-const table = `disconnect_${randomBytes(4).toString('hex')}`
-const client = await connect()
-t.teardown(async () => {
-  await client.query(`drop table if exists ${table}; drop function if exists ${table}_nap`)
-  await client.end()
-})
+const { client, table } = await scratchTable(t, 'disconnect')
 await client.query(`
   create table ${table} (id bigint primary key, created_at timestamptz not null, grp int not null, label text, amount numeric);
   insert into ${table}

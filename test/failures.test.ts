@@ -12,7 +12,7 @@ import { buildApp } from '../src/app.js'
 import { defaultConfig } from '../src/config.js'
 import { startEmbedded } from '../src/db/embedded.js'
 import { listenTestApp } from './helpers/app.js'
-import { connect, withClient } from './helpers/db.js'
+import { scratchTable, withClient } from './helpers/db.js'
 import { busySessions, get, poolWhole, reportsFolder, requestId, streamEnded, waitFor } from './helpers/http.js'
 
 // A checked-out pg client whose backend dies emits 'error'; without the lease's own listener that
@@ -27,12 +27,7 @@ const NAP_AT = 100_000
 // far longer than any case takes: a sleep that ends by itself means the kill did not happen
 const SLEEP_S = 30
 
-const table = `failures_${randomBytes(4).toString('hex')}`
-const client = await connect()
-t.teardown(async () => {
-  await client.query(`drop table if exists ${table}; drop function if exists ${table}_nap`)
-  await client.end()
-})
+const { client, table } = await scratchTable(t, 'failures')
 await client.query(fixture(table, ROWS))
 const reportsDir = await reportsFolder(t, reports(table))
 // a paused client the test fails to resume is cut after this, not after the default 30 s

@@ -3,14 +3,13 @@
 // STALL_TIMEOUT_MS end work that runs too long; clients that vanish at random points leave
 // nothing behind; max_rows caps a response; and /metrics counts how streams ended.
 // Real sockets and a real PostgreSQL throughout.
-import { randomBytes } from 'node:crypto'
 import http from 'node:http'
 import net from 'node:net'
 import t, { type Test } from 'tap'
 import type { Config } from '../src/config.js'
 import { listenTestApp, type TestApp } from './helpers/app.js'
 import { copyOut } from './helpers/copy.js'
-import { connect } from './helpers/db.js'
+import { scratchTable } from './helpers/db.js'
 import {
   busySessions, get, poolWhole, prng, reportsFolder, requestId, sameBytes, seedFromEnv, streamEnded, waitFor,
   type Download, type GetOptions
@@ -20,12 +19,7 @@ const ROWS = 150_000
 const CAP = 5000
 // pg_sleep far longer than any timeout here: a statement that finished it was never cancelled
 const SLEEP_S = 4
-const table = `limits_${randomBytes(4).toString('hex')}`
-const client = await connect()
-t.teardown(async () => {
-  await client.query(`drop table if exists ${table}; drop function if exists ${table}_nap`)
-  await client.end()
-})
+const { client, table } = await scratchTable(t, 'limits')
 await client.query(`
   create table ${table} (id bigint primary key, label text not null, amount numeric not null);
   insert into ${table}

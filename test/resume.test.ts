@@ -1,19 +1,13 @@
 // API.md section 3, `limit` and `after`: downloads cut at random byte counts and resumed from the
 // key of the last complete row join up to one whole download, byte for byte; the JSON format's
 // `next` pages through the same rows; and the same over the built-in composite-key demo report.
-import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { listenTestApp } from './helpers/app.js'
-import { connect } from './helpers/db.js'
+import { scratchTable } from './helpers/db.js'
 import { get, prng, reportsFolder, sameBytes, seedFromEnv, type Download } from './helpers/http.js'
 
 const ROWS = 300_000
-const table = `resume_${randomBytes(4).toString('hex')}`
-const client = await connect()
-t.teardown(async () => {
-  await client.query(`drop table if exists ${table}`)
-  await client.end()
-})
+const { client, table } = await scratchTable(t, 'resume')
 // created_at repeats: g and g + 150001 land on the same instant, far apart in id order, so a key
 // of created_at alone would skip or repeat rows at a cut; the step of 1.234567 s gives every
 // microsecond digit (and trailing zeros PostgreSQL drops). Labels carry CSV's awkward bytes.

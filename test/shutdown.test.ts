@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { alive, startEmbedded } from '../src/db/embedded.js'
-import { connect, testDatabaseUrl } from './helpers/db.js'
+import { scratchTable, testDatabaseUrl } from './helpers/db.js'
 import { get, reportsFolder, requestId, waitFor } from './helpers/http.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -24,12 +24,7 @@ const EXIT_MARGIN_MS = 2000
 // past the first batch (1000 rows), so the response has begun when the sleep starts
 const NAP_AT = 5000
 
-const table = `shutdown_${randomBytes(4).toString('hex')}`
-const client = await connect()
-t.teardown(async () => {
-  await client.query(`drop table if exists ${table}; drop function if exists ${table}_nap`)
-  await client.end()
-})
+const { client, table } = await scratchTable(t, 'shutdown')
 // ~16 MB of NDJSON: far more than the socket buffers hold, so a reader that pauses keeps it running
 await client.query(`
   create table ${table} (id bigint primary key, created_at timestamptz not null, label text);

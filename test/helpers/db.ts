@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 
 /** The database the tests run against: set by `npm test` (test/run.ts), or by hand. */
@@ -26,4 +27,18 @@ export async function withClient<T> (connectionString: string, use: (client: pg.
   } finally {
     await client.end()
   }
+}
+
+/**
+ * A client and a table name of this test file's own (`<prefix>_<random>`), dropped at the end
+ * with its `<name>_nap` function if the test made one: files run in parallel on one database.
+ */
+export async function scratchTable (t: { teardown (fn: () => unknown): void }, prefix: string): Promise<{ client: pg.Client, table: string }> {
+  const table = `${prefix}_${randomBytes(4).toString('hex')}`
+  const client = await connect()
+  t.teardown(async () => {
+    await client.query(`drop table if exists ${table}; drop function if exists ${table}_nap`)
+    await client.end()
+  })
+  return { client, table }
 }
