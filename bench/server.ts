@@ -12,6 +12,8 @@ export interface ServerOptions {
   readonly env?: Readonly<Record<string, string>>
   /** how long the server may take to print its URL */
   readonly startTimeoutMs?: number
+  /** options for node itself, before the script (`--cpu-prof`, ...) */
+  readonly nodeArgs?: readonly string[]
 }
 
 export interface ServerProcess {
@@ -27,16 +29,18 @@ export interface ServerProcess {
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
+/** What `npm start` runs: the compiled server (`npm run build` makes it; `npm test` and `npm run bench` build first). */
+export const SERVER_ENTRY = fileURLToPath(new URL('../dist/src/server.js', import.meta.url))
 const READY = /^Sluice serves \d+ reports on (http:\/\/\S+)$/
 // the server's own SHUTDOWN_TIMEOUT_MS default is 10 s; past that and a margin it is hung
 const STOP_TIMEOUT_MS = 15_000
 
 /**
- * Starts `node --import tsx src/server.ts` (the process `npm start` ends up running) on a free
+ * Starts `node dist/src/server.js` (the process `npm start` runs) on a free
  * loopback port and resolves once it prints "Sluice serves N reports on <url>".
  */
 export async function startServer (options: ServerOptions): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), SERVER_ENTRY], {
     cwd: ROOT,
     env: {
       ...cleanEnv(),

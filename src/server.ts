@@ -1,7 +1,6 @@
 // The process: configuration, the embedded PostgreSQL when DATABASE_URL is unset, listen, and a
 // graceful shutdown on SIGTERM/SIGINT.
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import { buildApp, drain } from './app.js'
@@ -10,10 +9,11 @@ import { ConfigError, loadConfig, MAX_TIMER_MS } from './config.js'
 import { startEmbedded, type EmbeddedServer } from './db/embedded.js'
 import { migrateToLatest } from './db/migrate.js'
 import { seedDemo } from './db/seed.js'
+import { ROOT } from './paths.js'
 import { DatabaseUnusable } from './plugins/db.js'
 import { ReportError } from './reports/registry.js'
 
-const DATA_DIR = fileURLToPath(new URL('../.data/postgres', import.meta.url))
+const DATA_DIR = path.join(ROOT, '.data/postgres')
 const DEMO_ORDERS = 1_000_000
 
 let embedded: EmbeddedServer | undefined

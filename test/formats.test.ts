@@ -4,9 +4,10 @@ import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { resolveColumns } from '../src/db/types.js'
 import { createEncoder } from '../src/formats/index.js'
-import type { Column, CsvOptions, FormatName, Row } from '../src/formats/types.js'
+import type { Column, CsvOptions, FormatName } from '../src/formats/types.js'
 import { createAwkwardTable } from './helpers/awkward.js'
 import { copyOut } from './helpers/copy.js'
+import { encodeAll, type TextRow } from './helpers/datarow.js'
 import { parseExact } from './helpers/exact.js'
 import { connect } from './helpers/db.js'
 
@@ -155,7 +156,7 @@ t.test('types row_to_json writes differently are refused', async t => {
   }
 })
 
-async function fetch (sql: string): Promise<{ rows: Row[], columns: Column[] }> {
+async function fetch (sql: string): Promise<{ rows: TextRow[], columns: Column[] }> {
   const result = await client.query<Array<string | null>>({ text: sql, rowMode: 'array', types: { getTypeParser: () => (value: string) => value } })
   return { rows: result.rows, columns: await resolveColumns(client, result.fields) }
 }
@@ -172,10 +173,9 @@ async function oracle (sql: string): Promise<string[]> {
 function encode (
   format: FormatName,
   columns: ReadonlyArray<Column>,
-  batches: ReadonlyArray<ReadonlyArray<Row>>,
+  batches: ReadonlyArray<ReadonlyArray<TextRow>>,
   csv: CsvOptions = { header: true, bom: false, delimiter: ',' },
   next: string | null = null
 ): string {
-  const encoder = createEncoder(format, columns, csv)
-  return encoder.head() + batches.map(batch => encoder.rows(batch)).join('') + encoder.tail(next)
+  return encodeAll(createEncoder(format, columns, csv), batches.flat(), next).toString()
 }

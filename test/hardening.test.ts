@@ -7,6 +7,7 @@ import t from 'tap'
 import { buildTestApp, listenTestApp } from './helpers/app.js'
 import { connect, testDatabaseUrl } from './helpers/db.js'
 import { reportsFolder } from './helpers/http.js'
+import { SERVER_ENTRY } from './helpers/server.js'
 
 const client = await connect()
 const table = `inject_${randomBytes(4).toString('hex')}`
@@ -100,7 +101,7 @@ t.test('error bodies leak no SQL, stack or path', async (t) => {
 t.test('listening beyond loopback without API keys warns at start', async (t) => {
   // the whole stdout of a server that is stopped once it says it serves
   const run = async (env: Record<string, string>): Promise<string> => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    const child = spawn(process.execPath, [SERVER_ENTRY], {
       env: { PATH: process.env.PATH, DATABASE_URL: testDatabaseUrl(), PORT: '0', ...env },
       stdio: ['ignore', 'pipe', 'inherit']
     })

@@ -3,6 +3,7 @@
 import t from 'tap'
 import { createEncoder, jsonValue, jsonWriter } from '../src/formats/index.js'
 import type { JsonKind } from '../src/formats/types.js'
+import { encodeAll } from './helpers/datarow.js'
 
 const number: JsonKind = { kind: 'number' }
 const string: JsonKind = { kind: 'string' }
@@ -73,5 +74,5 @@ t.test('arrays follow array_to_json', async t => {
 t.test('CSV takes only the delimiters COPY output is checked with', async t => {
   const columns = [{ name: 'a', type: 'text', castType: 'text', oid: 25, json: string }]
   t.throws(() => createEncoder('csv', columns, { header: true, bom: false, delimiter: ':' }), /delimiter/)
-  t.equal(createEncoder('csv', columns, { header: false, bom: false, delimiter: '\t' }).rows([['a\tb'], [null], ['']]), '"a\tb"\n\n""\n')
+  t.equal(encodeAll(createEncoder('csv', columns, { header: false, bom: false, delimiter: '\t' }), [['a\tb'], [null], ['']]).toString(), '"a\tb"\n\n""\n')
 })

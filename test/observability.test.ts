@@ -18,6 +18,7 @@ import { defaultConfig, type Config } from '../src/config.js'
 import { startEmbedded } from '../src/db/embedded.js'
 import { connect, testDatabaseUrl, withClient } from './helpers/db.js'
 import { get, reportsFolder, requestId, waitFor } from './helpers/http.js'
+import { SERVER_ENTRY } from './helpers/server.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const ROWS = 100_000
@@ -295,12 +296,12 @@ interface Spawned {
   stop (): Promise<void>
 }
 
-/** `npm start`'s process (`node --import tsx src/server.ts`), every byte of its stdout and stderr kept. */
+/** `npm start`'s process (`node dist/src/server.js`), every byte of its stdout and stderr kept. */
 async function spawnServer (t: Test, env: Record<string, string>): Promise<Spawned> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(NODE_OPTIONS|NODE_V8_COVERAGE|TAP|_TAPJS_)/.test(name)))
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, [SERVER_ENTRY], {
     cwd: ROOT,
-    env: { ...clean, HOST: '127.0.0.1', PORT: '0', FASTIFY_AUTOLOAD_TYPESCRIPT: '1', ...env },
+    env: { ...clean, HOST: '127.0.0.1', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const killOnExit = (): void => { child.kill('SIGKILL') }

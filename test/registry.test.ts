@@ -8,6 +8,7 @@ import { Leases } from '../src/db/leases.js'
 import { loadReports, ReportError } from '../src/reports/registry.js'
 import { splitPlaceholders } from '../src/reports/sql-file.js'
 import { testDatabaseUrl } from './helpers/db.js'
+import { SERVER_ENTRY } from './helpers/server.js'
 
 const GOOD = `/*
 title: Good
@@ -96,7 +97,7 @@ t.test('the process refuses to start on a bad report or bad configuration, with 
 })
 
 async function run (env: Record<string, string>): Promise<{ code: number | null, stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, [SERVER_ENTRY], {
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'ignore', 'pipe']
   })

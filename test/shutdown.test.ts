@@ -14,6 +14,7 @@ import t, { type Test } from 'tap'
 import { alive, startEmbedded } from '../src/db/embedded.js'
 import { scratchTable, testDatabaseUrl } from './helpers/db.js'
 import { get, reportsFolder, requestId, waitFor } from './helpers/http.js'
+import { SERVER_ENTRY } from './helpers/server.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const ROWS = 200_000
@@ -167,11 +168,11 @@ interface ServerProcess {
 }
 
 /**
- * `npm start`'s process (`node --import tsx src/server.ts`) on the test database. Not the shared
+ * `npm start`'s process (`node dist/src/server.js`) on the test database. Not the shared
  * test/helpers/server.ts: its handle does not tell the exit code, which is what is tested here.
  */
 async function startServer (t: Test, env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, [SERVER_ENTRY], {
     cwd: ROOT,
     env: {
       ...cleanEnv(),
@@ -179,8 +180,6 @@ async function startServer (t: Test, env: Record<string, string>): Promise<Serve
       REPORTS_DIR: reportsDir,
       HOST: '127.0.0.1',
       PORT: '0',
-      // a bare --import tsx hides TypeScript from @fastify/autoload (bench/server.ts says more)
-      FASTIFY_AUTOLOAD_TYPESCRIPT: '1',
       ...env
     },
     stdio: ['ignore', 'pipe', 'pipe']

@@ -1,6 +1,7 @@
 import net from 'node:net'
 import type pg from 'pg'
 import { ServiceUnavailable } from '../errors.js'
+import { rowTapOf, type RowSink } from './rowtap.js'
 
 export interface LeaseSettings {
   /** PostgreSQL's statement_timeout for every statement run under the lease */
@@ -55,6 +56,24 @@ export class Lease {
     } finally {
       this.#busy = false
     }
+  }
+
+  /**
+   * Runs one statement whose rows go to `sink` as the bytes PostgreSQL sent (src/db/rowtap.ts),
+   * never through pg's parser; resolves once the statement is complete.
+   */
+  async queryInto (config: string | pg.QueryConfig, sink: RowSink): Promise<void> {
+    const tap = rowTapOf(this.client)
+    tap.capture(sink)
+    try {
+      await this.query(config)
+    } catch (error) {
+      // a statement that failed says why itself, whatever the sink did
+      tap.release(true)
+      throw error
+    }
+    // a sink that threw fails the statement
+    tap.release()
   }
 
   /** Commits (a read-only transaction: nothing to write) and returns the connection to the pool. */

@@ -1,5 +1,6 @@
 import pg from 'pg'
 import type { Config } from '../config.js'
+import { installRowTap } from './rowtap.js'
 
 /**
  * The one pool of the process. Session settings are not set here: every use runs inside a
@@ -18,6 +19,7 @@ export function createPool (config: Config, connectionString: string): pg.Pool {
   // An idle client whose backend dies emits 'error' on the pool; without a listener the process
   // would crash. The pool drops that client by itself.
   pool.on('error', () => {})
+  pool.on('connect', (client) => { installRowTap(client) })
   return pool
 }
 

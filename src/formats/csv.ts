@@ -1,6 +1,7 @@
 // Byte for byte what `COPY (query) TO STDOUT WITH (FORMAT csv, HEADER, DELIMITER d)` writes, with
 // COPY's defaults otherwise (quote and escape '"', NULL as the empty string, '\n' line ends); see
-// CopyAttributeOutCSV in PostgreSQL's copyto.c.
+// CopyAttributeOutCSV in PostgreSQL's copyto.c. Works on the field bytes PostgreSQL sent.
+import { int32 } from './out.js'
 import type { Column, CsvOptions, Encoder } from './types.js'
 
 export const contentType = 'text/csv; charset=utf-8'
@@ -8,57 +9,81 @@ export const contentType = 'text/csv; charset=utf-8'
 export function createCsvEncoder (columns: ReadonlyArray<Column>, options: CsvOptions): Encoder {
   const { delimiter } = options
   if (!delimiters.includes(delimiter)) throw new Error(`unsupported CSV delimiter ${JSON.stringify(delimiter)}`)
+  const d = delimiter.charCodeAt(0)
   const single = columns.length === 1
-  const writers = columns.map(column => fieldWriter(column, delimiter, single))
   const n = columns.length
+  const plain = columns.map(column => plainKinds.has(column.json.kind))
   const header = options.header
     ? columns.map(column => csvField(column.name, delimiter, single)).join(delimiter) + '\n'
     : ''
+  const head = Buffer.from((options.bom ? '\uFEFF' : '') + header)
   return {
-    head: () => (options.bom ? '\uFEFF' : '') + header,
-    rows (batch) {
-      let out = ''
-      for (const row of batch) {
-        for (let i = 0; i < n; i++) {
-          if (i !== 0) out += delimiter
-          out += writers[i]!(row[i] as string | null)
+    head: () => head,
+    row (out, data, start, end) {
+      // the most a row can take: every byte a doubled quote, every field quoted, a delimiter each
+      const b = out.ensure(2 * (end - start) + 3 * n + 1)
+      let o = out.pos
+      let p = start + 2
+      for (let i = 0; i < n; i++) {
+        if (i !== 0) b[o++] = d
+        const length = int32(data, p)
+        p += 4
+        if (length < 0) continue // NULL: nothing between the delimiters
+        const q = p + length
+        if (plain[i]) {
+          for (let k = p; k < q; k++) b[o++] = data[k]!
+        } else if (length === 0) {
+          // the empty string is quoted, so that it differs from NULL
+          b[o++] = QUOTE
+          b[o++] = QUOTE
+        } else {
+          // copy as if nothing needed quoting; start over quoted on the first byte that does
+          const at = o
+          let k = p
+          for (; k < q; k++) {
+            const c = data[k]!
+            if (c === QUOTE || c === d || c === LF || c === CR) break
+            b[o++] = c
+          }
+          // `\.` alone on a line would end COPY FROM's data: COPY quotes it
+          if (k < q || (single && length === 2 && data[p] === BACKSLASH && data[p + 1] === DOT)) {
+            o = at
+            b[o++] = QUOTE
+            for (k = p; k < q; k++) {
+              const c = data[k]!
+              b[o++] = c
+              if (c === QUOTE) b[o++] = QUOTE
+            }
+            b[o++] = QUOTE
+          }
         }
-        out += '\n'
+        p = q
       }
-      return out
+      b[o++] = LF
+      out.pos = o
     },
-    tail: () => ''
+    tail: () => EMPTY
   }
 }
 
 // API.md's choices; plainKinds below relies on them
 const delimiters = [',', ';', '|', '\t']
 
-type FieldWriter = (text: string | null) => string
-
 // Numbers, booleans, dates and timestamps are never empty and never contain a quote, a line
-// break or one of the allowed delimiters, so their text needs no scan.
+// break or one of the allowed delimiters, so their bytes need no scan.
 const plainKinds = new Set(['number', 'bool', 'date', 'timestamp'])
 
-function fieldWriter (column: Column, delimiter: string, single: boolean): FieldWriter {
-  if (plainKinds.has(column.json.kind)) return text => text ?? ''
-  return text => text === null ? '' : csvField(text, delimiter, single)
-}
-
+/** One CSV field of a header: a column name. */
 function csvField (text: string, delimiter: string, single: boolean): string {
-  // COPY quotes a value that equals its NULL string (the empty string), and `\.` alone on a line
-  // so that COPY FROM does not take it for the end-of-data marker.
-  if (text === '' || (single && text === '\\.')) return '"' + text + '"'
-  const d = delimiter.charCodeAt(0)
-  let quote = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c === QUOTE) return '"' + text.replaceAll('"', '""') + '"'
-    if (c === d || c === LF || c === CR) quote = true
+  if (text === '' || (single && text === '\\.') || /["\r\n]/.test(text) || text.includes(delimiter)) {
+    return '"' + text.replaceAll('"', '""') + '"'
   }
-  return quote ? '"' + text + '"' : text
+  return text
 }
 
+const EMPTY = Buffer.alloc(0)
 const QUOTE = 34
 const LF = 10
 const CR = 13
+const BACKSLASH = 92
+const DOT = 46

@@ -6,17 +6,17 @@ export const contentType = 'application/json'
 /** `{"rows":[...],"next":...}`, rows as in NDJSON, one per line. */
 export function createJsonEncoder (columns: ReadonlyArray<Column>): Encoder {
   const writeObject = objectWriter(columns)
-  let separator = ''
+  let first = true
   return {
-    head: () => '{"rows":[',
-    rows (batch) {
-      let out = ''
-      for (const row of batch) {
-        out += separator + writeObject(row)
-        separator = ',\n'
-      }
-      return out
+    head: () => HEAD,
+    row (out, data, start, end) {
+      if (!first) out.write(SEPARATOR)
+      first = false
+      writeObject(out, data, start, end)
     },
-    tail: next => '],"next":' + (next === null ? 'null' : JSON.stringify(next)) + '}'
+    tail: next => Buffer.from('],"next":' + (next === null ? 'null' : JSON.stringify(next)) + '}')
   }
 }
+
+const HEAD = Buffer.from('{"rows":[')
+const SEPARATOR = Buffer.from(',\n')

@@ -1,5 +1,6 @@
-// What the encoders need to know about a result column. Rows reach the encoders as the text
-// PostgreSQL sent (array row mode, identity type parsers): one `string | null` per column.
+// What the encoders need to know about a result column. Rows reach the encoders as the bytes of
+// PostgreSQL's DataRow messages: each field's text as PostgreSQL sent it, or NULL.
+import type { Out } from './out.js'
 
 /** How a column's text becomes JSON, following PostgreSQL's own `row_to_json` (json_categorize_type). */
 export type JsonKind =
@@ -25,8 +26,6 @@ export interface Column {
   readonly json: JsonKind
 }
 
-export type Row = ReadonlyArray<string | null>
-
 export type FormatName = 'ndjson' | 'csv' | 'json'
 
 export interface CsvOptions {
@@ -37,12 +36,12 @@ export interface CsvOptions {
 }
 
 /**
- * Turns batches of raw rows into the text of one format. Each method returns the text to write;
- * the caller concatenates: head(), rows(batch) for every batch, tail(next).
+ * Turns rows into the bytes of one format: head(), then row() for every row, then tail(next).
  */
 export interface Encoder {
-  head(): string
-  rows(batch: ReadonlyArray<Row>): string
+  head(): Buffer
+  /** Writes one DataRow (see RowSink in src/db/rowtap.ts for its layout) into `out`. */
+  row(out: Out, data: Buffer, start: number, end: number): void
   /** `next` is the JSON format's link to the following page; the other formats ignore it */
-  tail(next: string | null): string
+  tail(next: string | null): Buffer
 }

@@ -1,5 +1,3 @@
-import { RAW_TYPES } from '../db/pool.js'
-import type { Row } from '../formats/types.js'
 import { compileQuery } from '../reports/compile.js'
 import { encodeRows } from './rows.js'
 import { checkBound, startBound, type SourceOptions } from './source.js'
@@ -26,9 +24,8 @@ export async function * cursorSource (options: SourceOptions): AsyncGenerator<Bu
     const most = Math.min(limit ?? Infinity, report.maxRows ?? Infinity) + 1
     const query = compileQuery(report, params, { after: bound, limit: Number.isFinite(most) ? most : null })
     await lease.query({ text: `declare sluice_rows no scroll cursor for ${query.sql}`, values: [...query.parameters] })
-    yield * encodeRows(options, bound, async (want) => {
-      const result = await lease.query({ text: `fetch ${want} from sluice_rows`, rowMode: 'array', types: RAW_TYPES })
-      return result.rows as Row[]
+    yield * encodeRows(options, bound, async (want, _bound, sink) => {
+      await lease.queryInto(`fetch ${want} from sluice_rows`, sink)
     })
     await lease.end()
   } finally {

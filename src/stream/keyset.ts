@@ -1,5 +1,3 @@
-import { RAW_TYPES } from '../db/pool.js'
-import type { Row } from '../formats/types.js'
 import { compileQuery } from '../reports/compile.js'
 import { encodeRows } from './rows.js'
 import { checkBound, startBound, type SourceOptions } from './source.js'
@@ -12,16 +10,15 @@ import { checkBound, startBound, type SourceOptions } from './source.js'
 export function keysetSource (options: SourceOptions): AsyncGenerator<Buffer, void, undefined> {
   const { leases, report, params, signal } = options
   let first = true
-  return encodeRows(options, startBound(report, options.after), async (want, bound) => {
+  return encodeRows(options, startBound(report, options.after), async (want, bound, sink) => {
     const lease = await leases.acquire(signal)
     try {
       await lease.begin()
       if (first && bound !== null) await checkBound(lease, bound)
       first = false
       const page = compileQuery(report, params, { after: bound, limit: want })
-      const result = await lease.query({ text: page.sql, values: [...page.parameters], rowMode: 'array', types: RAW_TYPES })
+      await lease.queryInto({ text: page.sql, values: [...page.parameters] }, sink)
       await lease.end()
-      return result.rows as Row[]
     } finally {
       lease.destroy()
     }

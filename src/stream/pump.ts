@@ -63,7 +63,7 @@ export class RunningStreams {
 // kernel's own grain is coarser: Linux wakes a full socket once a third of its send buffer has
 // drained (~1 MB on loopback), so a client slower than that per STALL_TIMEOUT_MS counts as
 // stalled; nginx's send_timeout works the same way.
-const SLICE = 16 * 1024
+const SLICE = 64 * 1024
 
 /**
  * Moves a source's chunks to the reply with backpressure: the next chunk is asked of the source

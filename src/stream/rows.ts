@@ -1,18 +1,22 @@
+import type { RowSink } from '../db/rowtap.js'
 import { RowCapExceeded } from '../errors.js'
-import type { Row } from '../formats/types.js'
+import { int32, Out } from '../formats/out.js'
+import type { Encoder } from '../formats/types.js'
 import type { KeyBound } from '../reports/compile.js'
+import type { Report } from '../reports/report.js'
 import { afterParam } from './keys.js'
 import type { SourceOptions } from './source.js'
 
 /**
- * Fetches up to `want` rows in key order following `bound`, the key of the last row already sent
- * (or the request's `after`, or null at the start). A short answer means the rows are done.
+ * Runs the query for up to `want` rows in key order following `bound`, the key of the last row
+ * already sent (or the request's `after`, or null at the start), its DataRows going to `sink`.
+ * Fewer rows than asked means the rows are done.
  */
-export type FetchRows = (want: number, bound: readonly KeyBound[] | null) => Promise<Row[]>
+export type FetchRows = (want: number, bound: readonly KeyBound[] | null, sink: RowSink) => Promise<void>
 
-// A batch is sized to come out near this many characters of output: small enough that memory
-// stays flat whatever the row width, large enough that per-batch round trips vanish.
-const BATCH_CHARS = 1 << 20
+// A batch is sized to come out near this many bytes of output: small enough that memory stays
+// flat whatever the row width, large enough that per-batch round trips vanish.
+const BATCH_BYTES = 1 << 20
 // The first batch is small, so the first byte leaves early and a report of very wide rows cannot
 // fill memory before its width is known; later batches adapt to the row width.
 const FIRST_BATCH_ROWS = 100
@@ -22,43 +26,114 @@ const MAX_BATCH_ROWS = 50_000
  * What both strategies share: asks `fetch` for batches of rows and yields each encoded as one
  * chunk, the first with the format's head, the last with its tail. Applies `limit` (and the JSON
  * format's `next` link) and `max_rows`, asking one row past either to learn whether more exist.
+ *
+ * One batch is read ahead: the next is asked of the database as soon as the last is in, so the
+ * database makes it while the socket takes the last. Memory stays two batches, and a keyset page
+ * read ahead has given its connection back before it waits for the client.
  */
 export async function * encodeRows (options: SourceOptions, bound: readonly KeyBound[] | null, fetch: FetchRows): AsyncGenerator<Buffer, void, undefined> {
   const { report, limit, encoder, progress } = options
   const cap = report.maxRows ?? Infinity
-  let want = FIRST_BATCH_ROWS
-  let prefix = encoder.head()
-  // the last row sent, over all batches: a batch that only learns the limit was reached is empty
-  let last: Row | undefined
-  for (;;) {
-    const remaining = limit === null ? Infinity : limit - progress.rows
-    const capRemaining = cap - progress.rows
+  // rows encoded so far, over all batches
+  let rows = 0
+  const begin = (bound: readonly KeyBound[] | null, want: number, size: number, head?: Buffer): Promise<Step> => {
+    const remaining = limit === null ? Infinity : limit - rows
+    const capRemaining = cap - rows
     const asked = Math.min(want, remaining + 1, capRemaining + 1)
-    const rows = await fetch(asked, bound)
-    const full = rows.length === asked
-    const endsAtLimit = full && asked === remaining + 1
-    const endsAtCap = full && !endsAtLimit && asked === capRemaining + 1
-    const batch = endsAtLimit || endsAtCap ? rows.slice(0, asked - 1) : rows
-    let text = prefix + encoder.rows(batch)
-    prefix = ''
-    last = batch[batch.length - 1] ?? last
-    if (endsAtLimit) {
-      const row = last
-      text += encoder.tail(row === undefined ? null : options.nextLink(afterParam(report.keyIndexes.map((index) => [report.columns[index]!, row[index] ?? null]))))
-    } else if (!full) {
-      text += encoder.tail(null)
+    // the row past limit or max_rows, when asked for, only tells that there are more
+    const batch = new Batch(encoder, asked === remaining + 1 || asked === capRemaining + 1 ? asked - 1 : asked, size)
+    if (head !== undefined) batch.out.write(head)
+    const done = fetch(asked, bound, batch).then(() => ({ batch, asked, remaining, capRemaining }))
+    // a batch read ahead may fail while the last one is still being sent: handled where awaited
+    done.catch(() => {})
+    return done
+  }
+  let next: Promise<Step> | undefined = begin(bound, FIRST_BATCH_ROWS, 64 * 1024, encoder.head())
+  // the key of the last row sent, over all batches: a batch that only learns the limit was reached is empty
+  let lastKey: string[] | undefined
+  try {
+    while (next !== undefined) {
+      const { batch, asked, remaining, capRemaining } = await next
+      next = undefined
+      rows += batch.encoded
+      const full = batch.seen === asked
+      const endsAtLimit = full && asked === remaining + 1
+      const endsAtCap = full && !endsAtLimit && asked === capRemaining + 1
+      lastKey = batch.lastKey(report) ?? lastKey
+      const key = lastKey
+      if (endsAtLimit) {
+        batch.out.write(encoder.tail(key === undefined ? null : options.nextLink(afterParam(report.keyIndexes.map((index, i) => [report.columns[index]!, key[i]!])))))
+      } else if (!full) {
+        batch.out.write(encoder.tail(null))
+      } else if (!endsAtCap && key !== undefined) {
+        const after = report.keyIndexes.map((index, i) => ({ value: key[i]!, castType: report.columns[index]!.castType }))
+        const bytes = batch.out.pos
+        const want = Math.max(1, Math.min(MAX_BATCH_ROWS, Math.round(BATCH_BYTES * batch.encoded / bytes)))
+        next = begin(after, want, Math.ceil(bytes * 1.25 * want / Math.max(1, batch.encoded)))
+      }
+      const chunk = batch.out.bytes()
+      progress.sent(batch.encoded, chunk.length)
+      yield chunk
+      if (endsAtCap) throw new RowCapExceeded(cap)
     }
-    const chunk = Buffer.from(text)
-    progress.sent(batch.length, chunk.length)
-    yield chunk
-    if (endsAtCap) throw new RowCapExceeded(cap)
-    if (endsAtLimit || !full || last === undefined) return
-    const row = last
-    bound = report.keyIndexes.map((index, i) => {
-      const value = row[index]
+  } finally {
+    // ended early (client gone, timeout): the read-ahead's work was cancelled through the
+    // signal; its lease is given back once it has failed
+    await next?.catch(() => {})
+  }
+}
+
+interface Step {
+  readonly batch: Batch
+  readonly asked: number
+  readonly remaining: number
+  readonly capRemaining: number
+}
+
+/** One batch's rows, encoded as they come off the socket into one chunk. */
+class Batch implements RowSink {
+  readonly out: Out
+  /** rows the query returned */
+  seen = 0
+  /** rows written to `out` */
+  encoded = 0
+  #encoder: Encoder
+  #take: number
+  #last: Buffer | undefined
+  #lastStart = 0
+
+  constructor (encoder: Encoder, take: number, size: number) {
+    this.#encoder = encoder
+    this.#take = take
+    this.out = new Out(Math.max(1024, size))
+  }
+
+  row (data: Buffer, start: number, end: number): void {
+    this.seen++
+    if (this.encoded === this.#take) return
+    this.#encoder.row(this.out, data, start, end)
+    this.encoded++
+    this.#last = data
+    this.#lastStart = start
+  }
+
+  /** The key columns' texts of the last row written, if any. */
+  lastKey (report: Report): string[] | undefined {
+    const data = this.#last
+    if (data === undefined) return undefined
+    const fields: Array<string | null> = []
+    let p = this.#lastStart + 2
+    const wanted = Math.max(...report.keyIndexes)
+    for (let i = 0; i <= wanted; i++) {
+      const length = int32(data, p)
+      p += 4
+      fields.push(length < 0 ? null : data.toString('utf8', p, p + length))
+      if (length > 0) p += length
+    }
+    return report.keyIndexes.map((index, i) => {
+      const value = fields[index]
       if (value === null || value === undefined) throw new Error(`key column "${report.key[i]}" is NULL: keys must never be NULL`)
-      return { value, castType: report.columns[index]!.castType }
+      return value
     })
-    want = Math.max(1, Math.min(MAX_BATCH_ROWS, Math.round(BATCH_CHARS * batch.length / text.length)))
   }
 }

@@ -3,7 +3,7 @@
 import { startServer, type ServerOptions, type ServerProcess } from '../../bench/server.js'
 import { testDatabaseUrl } from './db.js'
 
-export { startServer, type ServerOptions, type ServerProcess } from '../../bench/server.js'
+export { SERVER_ENTRY, startServer, type ServerOptions, type ServerProcess } from '../../bench/server.js'
 export { memoryOf, resetPeak, watchPeak, type Memory, type PeakWatch } from '../../bench/memory.js'
 export { download, type Download, type DownloadOptions } from '../../bench/download.js'
 

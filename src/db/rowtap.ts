@@ -1,0 +1,150 @@
+// The byte path's first step: DataRow messages taken off a connection's socket before pg's parser
+// sees them, so no JS string is made per field (DESIGN.md, "The pump moves bytes").
+//
+// pg (pinned in package.json) reads its socket through one 'data' listener, pg-protocol's
+// `parse(stream, callback)`, attached in Connection#attachListeners; pg-copy-streams leans on the
+// same listener. We take that listener's place: every message is framed here, DataRows go to the
+// sink while a query of ours is capturing, everything else is handed on to pg's listener whole and
+// in order, so pg's state machine (RowDescription, CommandComplete, errors, ReadyForQuery) runs as
+// it always does and simply sees a result with no rows. pg's parser only ever gets whole
+// messages, so it never keeps a partial one of its own across our capture's edges.
+import type pg from 'pg'
+
+/** Takes the DataRows of a capturing query. */
+export interface RowSink {
+  /**
+   * One DataRow: `data[start..]` is its int16 field count, then per field an int32 length (-1 for
+   * NULL) and that many bytes of text; the message ends at `end`. `data` is never written again
+   * after the call (a socket chunk, or a buffer of its own for a message that spanned chunks), so
+   * a sink may keep a reference to it.
+   */
+  row (data: Buffer, start: number, end: number): void
+}
+
+const DATA_ROW = 68 // 'D'
+const HEADER = 5 // code byte + int32 length
+
+export class RowTap {
+  #forward: (chunk: Buffer) => void
+  #sink: RowSink | undefined
+  #failure: unknown
+  // a message that a chunk ended inside: its first bytes (`#head`, while the length is not known
+  // yet), then a buffer of its full size being filled
+  #head = Buffer.alloc(HEADER)
+  #headFilled = 0
+  #partial: Buffer | undefined
+  #partialFilled = 0
+
+  constructor (forward: (chunk: Buffer) => void) {
+    this.#forward = forward
+  }
+
+  /** From now until `release`, DataRows go to `sink` instead of pg. */
+  capture (sink: RowSink): void {
+    this.#sink = sink
+    this.#failure = undefined
+  }
+
+  /** Ends the capture; throws what the sink threw, if it did (the query then counts as failed), unless told to `quiet`ly drop it. */
+  release (quiet = false): void {
+    this.#sink = undefined
+    const failure = this.#failure
+    this.#failure = undefined
+    if (failure !== undefined && !quiet) throw failure
+  }
+
+  /** The socket's 'data' listener. */
+  readonly data = (chunk: Buffer): void => {
+    let offset = 0
+    if (this.#headFilled > 0 || this.#partial !== undefined) {
+      offset = this.#continue(chunk)
+      if (offset === -1) return
+    }
+    const n = chunk.length
+    let run = offset // start of the messages not yet handed on
+    while (offset + HEADER <= n) {
+      const end = offset + 1 + chunk.readUInt32BE(offset + 1)
+      if (end > n) break
+      if (chunk[offset] === DATA_ROW && this.#sink !== undefined) {
+        if (run < offset) this.#forward(chunk.subarray(run, offset))
+        this.#row(chunk, offset + HEADER, end)
+        run = end
+      }
+      offset = end
+    }
+    if (run < offset) this.#forward(chunk.subarray(run, offset))
+    if (offset < n) this.#keep(chunk, offset)
+  }
+
+  #row (data: Buffer, start: number, end: number): void {
+    if (this.#failure !== undefined) return
+    try {
+      this.#sink!.row(data, start, end)
+    } catch (error) {
+      // thrown on the socket's 'data' event it would be uncaught: kept for `release` to throw
+      this.#failure = error
+    }
+  }
+
+  /** Begins a message that `chunk` holds only the start of. */
+  #keep (chunk: Buffer, offset: number): void {
+    const rest = chunk.length - offset
+    if (rest < HEADER) {
+      chunk.copy(this.#head, 0, offset)
+      this.#headFilled = rest
+      return
+    }
+    this.#partial = Buffer.allocUnsafe(1 + chunk.readUInt32BE(offset + 1))
+    this.#partialFilled = chunk.copy(this.#partial, 0, offset)
+  }
+
+  /** Goes on with the message a previous chunk began; the offset in `chunk` past it, or -1 when `chunk` did not finish it. */
+  #continue (chunk: Buffer): number {
+    let offset = 0
+    if (this.#partial === undefined) {
+      const taken = chunk.copy(this.#head, this.#headFilled, 0, HEADER - this.#headFilled)
+      this.#headFilled += taken
+      offset = taken
+      if (this.#headFilled < HEADER) return -1
+      this.#partial = Buffer.allocUnsafe(1 + this.#head.readUInt32BE(1))
+      this.#partialFilled = this.#head.copy(this.#partial)
+      this.#headFilled = 0
+    }
+    const message = this.#partial
+    const taken = chunk.copy(message, this.#partialFilled, offset, offset + message.length - this.#partialFilled)
+    this.#partialFilled += taken
+    offset += taken
+    if (this.#partialFilled < message.length) return -1
+    this.#partial = undefined
+    if (message[0] === DATA_ROW && this.#sink !== undefined) this.#row(message, HEADER, message.length)
+    else this.#forward(message)
+    return offset
+  }
+}
+
+const taps = new WeakMap<pg.ClientBase, RowTap>()
+
+/**
+ * Puts a RowTap in front of a connected client's parser (the pool's 'connect' event). Refuses a
+ * pg whose connection reads its socket some other way than the one listener this was built on.
+ */
+export function installRowTap (client: pg.ClientBase): RowTap {
+  const stream = (client as unknown as { connection: { stream: NodeJS.EventEmitter } }).connection.stream
+  const listeners = stream.listeners('data')
+  if (listeners.length !== 1) {
+    throw new Error(`pg's connection has ${listeners.length} socket 'data' listeners, not the 1 Sluice's row tap takes the place of: is pg the version package.json pins?`)
+  }
+  const parse = listeners[0] as (chunk: Buffer) => void
+  const tap = new RowTap(parse)
+  stream.removeListener('data', parse)
+  stream.on('data', tap.data)
+  taps.set(client, tap)
+  return tap
+}
+
+/** The tap of a pooled client. */
+export function rowTapOf (client: pg.ClientBase): RowTap {
+  const tap = taps.get(client)
+  if (tap === undefined) throw new Error('this client has no row tap: clients come from createPool')
+  return tap
+}
