@@ -1,8 +1,18 @@
-FROM node:20-slim
+# Two stages: the build compiles the TypeScript, the image runs the compiled JavaScript with the
+# production dependencies only (`npm start` would rebuild first, and TypeScript is not there).
+FROM node:20-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+RUN npm ci --no-audit --no-fund
 COPY . .
+RUN npm run build
+
+FROM node:20-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 3000
-CMD ["npm", "start"]
+CMD ["node", "dist/src/server.js"]
