@@ -10,6 +10,11 @@ export interface DownloadOptions {
   readonly bytesPerSecond?: number
   /** sees every chunk of the body as it arrives */
   readonly onChunk?: (chunk: Buffer) => void
+  /**
+   * Aborting destroys the request: before the response, the download rejects; after it, it
+   * resolves with `complete` false, as for a connection the server cut.
+   */
+  readonly signal?: AbortSignal
 }
 
 export interface Download {
@@ -28,11 +33,13 @@ export interface Download {
 const MIN_PAUSE_MS = 20
 
 export async function download (url: string, options: DownloadOptions = {}): Promise<Download> {
-  const { bytesPerSecond, onChunk } = options
+  const { bytesPerSecond, onChunk, signal } = options
   const started = performance.now()
   return await new Promise((resolve, reject) => {
+    let responded = false
     // agent false: a connection of its own, so no download inherits another's socket state
-    const request = http.get(url, { headers: options.headers, agent: false }, (response) => {
+    const request = http.get(url, { headers: options.headers, agent: false, signal }, (response) => {
+      responded = true
       let bytes = 0
       let firstByteMs = NaN
       response.on('data', (chunk: Buffer) => {
@@ -56,6 +63,7 @@ export async function download (url: string, options: DownloadOptions = {}): Pro
         complete: response.complete
       }))
     })
-    request.on('error', reject)
+    // an abort errors the request even after the response came; 'close' then tells how the body ended
+    request.on('error', (error) => { if (!responded) reject(error) })
   })
 }

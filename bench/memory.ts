@@ -8,6 +8,12 @@ export interface Memory {
   readonly hwm: number
 }
 
+export interface RssSample {
+  /** ms since the recording began */
+  readonly ms: number
+  readonly rss: number
+}
+
 export interface PeakWatch {
   /** the highest RSS since the watch began, bytes */
   peak (): number
@@ -39,6 +45,24 @@ export function watchPeak (pid: number): PeakWatch {
   return {
     peak: () => Math.max(peak, rssOrZero(pid)),
     stop: () => clearInterval(timer)
+  }
+}
+
+/**
+ * VmRSS of `pid` every `everyMs` from now until `stop`, which returns the samples: the shape of
+ * the memory over time, where watchPeak gives only its top.
+ */
+export function recordRss (pid: number, everyMs: number): { stop (): RssSample[] } {
+  const started = performance.now()
+  const samples: RssSample[] = [{ ms: 0, rss: memoryOf(pid).rss }]
+  const sample = (): void => { samples.push({ ms: performance.now() - started, rss: rssOrZero(pid) }) }
+  const timer = setInterval(sample, everyMs)
+  return {
+    stop: () => {
+      clearInterval(timer)
+      sample()
+      return samples
+    }
   }
 }
 

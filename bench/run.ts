@@ -1,44 +1,135 @@
-// `npm run bench`: the `orders` report (1,000,000 rows) downloaded whole over HTTP in each format,
-// side by side with PostgreSQL's own COPY of the same rows over one connection, the physical
-// limit. Runs against DATABASE_URL when set (which must hold the demo data: `npm run seed`), else
-// an embedded PostgreSQL kept in .data/bench, seeded on first use. Never part of `npm test`.
+// `npm run bench`: whether Sluice meets its throughput, first-byte, concurrency and memory targets,
+// each as a ratio to PostgreSQL's own `COPY ... TO STDOUT` of the same rows measured in the same
+// run. Every Sluice path runs right after its COPY baseline, round after round, so both see the
+// same machine; the ratio is the median of those pairs. Reads the demo `orders` and "shaped"
+// tables of 1M and 5M rows (built once, bench/datasets.ts); writes bench/results/<date>.json, .md
+// and .svg. Runs against DATABASE_URL when set (`npm run seed` loads the demo data), else an
+// embedded PostgreSQL kept in .data/bench. Never part of `npm test`. Exits 1 when a target fails.
+//
+//   npm run bench -- --quick          a smoke run: a 100k-row table, one round
+//   npm run bench -- --soak 600       instead of all that: the soak (bench/soak.ts)
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
+import { defaultConfig } from '../src/config.js'
 import { startEmbedded, type EmbeddedServer } from '../src/db/embedded.js'
 import { migrateToLatest } from '../src/db/migrate.js'
 import { seedDemo } from '../src/db/seed.js'
-import { copyOutStream } from './copy.js'
+import { chart } from './chart.js'
+import { ordersDataset, reportPath, shapedDataset, writeReports, type Dataset, type Strategy } from './datasets.js'
 import { download } from './download.js'
-import { watchPeak } from './memory.js'
+import { baselineFootprint, sluiceFootprint } from './footprint.js'
+import { memoryOf, watchPeak } from './memory.js'
+import { profileServer } from './profile.js'
+import { copyRunner, digester, type CopyRunner, type Digest } from './psql.js'
 import { startServer, type ServerProcess } from './server.js'
+import { fetchReport, streamEnded, type Fetched } from './sluice.js'
+import { soak } from './soak.js'
+import {
+  COPY_CSV, COPY_JSON, machineLine, median, mib, perSecond, renderMarkdown, renderText, times,
+  type Check, type CopyMeasurement, type Slope, type Format, type Measurement, type Results, type Target
+} from './summary.js'
+
+const USAGE = `npm run bench [-- options]
+  --rounds N       rounds of alternated COPY / Sluice pairs (default 3, with --quick 1)
+  --rows A,B       sizes of the shaped table (default 1000000,5000000)
+  --quick          a smoke run: the shaped table at 100,000 rows only, one round
+  --cpu-prof       also profile the server over one CSV and one NDJSON download and print
+                   its 15 hottest functions (bench/results/prof-<date>/)
+  --soak SECONDS   instead of the throughput run: 16 client loops for SECONDS against orders
+                   and the shaped 1M table, whatever --rows and --quick say (bench/soak.ts)`
 
 const DEMO_ORDERS = 1_000_000
-// the best of three: the first round of each still pays for JIT and cold caches now and then
-const ROUNDS = 3
+const DEFAULT_ROWS = [1_000_000, 5_000_000]
+const QUICK_ROWS = 100_000
+/** the shaped size the CSV options, compression, concurrency and memory runs use */
+const REFERENCE_ROWS = 1_000_000
 const DATA_DIR = fileURLToPath(new URL('../.data/bench', import.meta.url))
+const RESULTS_DIR = fileURLToPath(new URL('./results', import.meta.url))
+const POOL_MAX = 10
+const SERVER_ENV = { LOG_LEVEL: 'info', POOL_MAX: String(POOL_MAX) }
+const CONCURRENT = 32
+// long enough that starting and ending 32 downloads is a small part of it
+const CONCURRENT_SECONDS = 25
+const QUICK_CONCURRENT_SECONDS = 3
 
-interface Result {
-  readonly rows: number
-  /** the body as the format makes it (before any compression) */
-  readonly bytes: number
-  /** what crossed the wire, when compression made it differ */
-  readonly wireBytes?: number
-  readonly firstByteMs: number
-  readonly totalMs: number
-  /** the server's peak RSS during the download; COPY has no server of ours */
-  readonly peakRss?: number
-}
+// the targets
+const CSV_RATIO = 1.0
+const JSON_RATIO = 2.0
+const COMPRESSED_RATIO = 0.6
+const STRATEGY_SPREAD = 0.15
+const FIRST_BYTE_MS = 50
+const IDLE_RSS_MIB = 80
+const RISE_MIB = 32
+const SLOPE_MIB = 8
+const SLOPE_SMALL_ROWS = 100_000
+const MiB = 1 << 20
+// V8 gives back what start-up grew its heap to once the process has been idle a while (its
+// memory reducer, 10-15 s after start here, 96 -> 76 MiB): idle is the lowest RSS over 20 s.
+const SETTLE_MS = 20_000
+const CONCURRENT_RATIO = 0.8
 
-interface Measurement {
+const BOM = Buffer.from([0xef, 0xbb, 0xbf])
+/** CSV options as the query string has them, beside the COPY options that write the same */
+const CSV_VARIANTS = [
+  { variant: 'delimiter=;', query: 'delimiter=%3B', copyName: `${COPY_CSV} delimiter ';'`, copyOptions: ", header, delimiter ';'" },
+  { variant: 'delimiter=|', query: 'delimiter=%7C', copyName: `${COPY_CSV} delimiter '|'`, copyOptions: ", header, delimiter '|'" },
+  { variant: 'delimiter=tab', query: 'delimiter=tab', copyName: `${COPY_CSV} delimiter tab`, copyOptions: ", header, delimiter E'\\t'" },
+  { variant: 'header=0', query: 'header=0', copyName: `${COPY_CSV}, no header`, copyOptions: '' },
+  // COPY writes no BOM: the baseline is plain CSV, the check adds the BOM to its hash
+  { variant: 'bom=1', query: 'bom=1', copyName: COPY_CSV, copyOptions: ', header', bom: true }
+] as const
+const COMPRESSIONS = ['gzip', 'br'] as const
+
+interface Copy {
   readonly name: string
-  /** the COPY this one is measured against */
-  readonly versus?: string
-  readonly run: () => Promise<Result>
-  best?: Result
-  maxPeakRss?: number
+  readonly sql: string
 }
+
+/** One Sluice path and the COPY it is measured against. */
+interface Path {
+  readonly dataset: Dataset
+  readonly format: Format
+  readonly strategy: Strategy
+  readonly variant: string
+  readonly url: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly copy: Copy
+  readonly bom?: boolean
+  readonly rounds: Array<{ copyMs: number, fetched: Fetched }>
+}
+
+const { values: args } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        rounds: { type: 'string' },
+        rows: { type: 'string' },
+        quick: { type: 'boolean', default: false },
+        'cpu-prof': { type: 'boolean', default: false },
+        soak: { type: 'string' },
+        help: { type: 'boolean', default: false }
+      }
+    })
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`)
+    process.exit(2)
+  }
+})()
+if (args.help) {
+  console.log(USAGE)
+  process.exit(0)
+}
+const quick = args.quick
+const rounds = args.rounds === undefined ? (quick ? 1 : 3) : whole('--rounds', args.rounds)
+const shapedRows = quick ? [QUICK_ROWS] : args.rows === undefined ? DEFAULT_ROWS : args.rows.split(',').map((size) => whole('--rows', size))
+const soakSeconds = args.soak === undefined ? undefined : whole('--soak', args.soak)
+const date = new Date().toISOString().slice(0, 10)
+const stamp = quick ? `${date}-quick` : date
 
 // Ctrl-C: leave through 'exit', whose hooks stop the server and the embedded PostgreSQL
 process.once('SIGINT', () => process.exit(130))
@@ -46,62 +137,298 @@ process.once('SIGINT', () => process.exit(130))
 let embedded: EmbeddedServer | undefined
 let server: ServerProcess | undefined
 let client: pg.Client | undefined
+let copies: CopyRunner | undefined
+let reportsDir: string | undefined
 try {
+  const needsOrders = soakSeconds !== undefined || !quick
   let connectionString = process.env.DATABASE_URL
   if (connectionString === undefined || connectionString === '') {
     say('starting the embedded PostgreSQL in .data/bench ...')
     embedded = await startEmbedded({ dataDir: DATA_DIR, database: 'sluice_bench' })
     connectionString = embedded.url
-    await prepareDemo(connectionString)
+    if (needsOrders) await prepareDemo(connectionString)
   }
   const db = client = new pg.Client({ connectionString, application_name: 'sluice-bench' })
   await db.connect()
-  // the session settings every Sluice session has, so COPY writes the same text
-  await db.query("set timezone = 'UTC'; set datestyle = 'ISO'; set intervalstyle = 'postgres'")
-  const { rows: [facts] } = await db.query<{ version: string, orders: string }>(
-    "select current_setting('server_version') as version, (select count(*) from orders) as orders")
-    .catch((error: { code?: string }) => {
-      // a database the user named is never migrated or seeded behind their back (API.md section 1)
-      throw error.code === '42P01' ? new Error('DATABASE_URL has no demo data: run `npm run seed` first') : error
+  const tables: Dataset[] = needsOrders ? [await ordersDataset(db)] : []
+  for (const rows of soakSeconds === undefined ? shapedRows : [REFERENCE_ROWS]) tables.push(await shapedDataset(db, rows, say))
+  reportsDir = await writeReports(tables)
+  await mkdir(RESULTS_DIR, { recursive: true })
+  const app = server = await startServer({ databaseUrl: connectionString, reportsDir, env: SERVER_ENV })
+
+  if (soakSeconds !== undefined) {
+    const pass = await soak({
+      server: app,
+      datasets: tables,
+      seconds: soakSeconds,
+      db,
+      applicationName: defaultConfig().applicationName,
+      file: path.join(RESULTS_DIR, `soak-${date}.json`),
+      say
     })
-  const app = server = await startServer({ databaseUrl: connectionString, env: { LOG_LEVEL: 'info' } })
-  const select = `select ${(await reportColumns(app.url, 'orders')).map((name) => db.escapeIdentifier(name)).join(', ')} from orders order by id`
-
-  const http = (path: string, headers?: Record<string, string>) => () => fetchReport(app, path, headers)
-  const measurements: Measurement[] = [
-    { name: 'COPY csv', run: () => copy(db, `copy (${select}) to stdout with (format csv, header)`) },
-    { name: 'COPY row_to_json', run: () => copy(db, `copy (select row_to_json(t) from (${select}) t) to stdout`) },
-    { name: 'ndjson', versus: 'COPY row_to_json', run: http('/reports/orders.ndjson') },
-    { name: 'json', versus: 'COPY row_to_json', run: http('/reports/orders.json') },
-    { name: 'csv', versus: 'COPY csv', run: http('/reports/orders.csv') },
-    { name: 'csv, gzip', versus: 'COPY csv', run: http('/reports/orders.csv', { 'accept-encoding': 'gzip' }) }
-  ]
-
-  say(`Sluice bench: node ${process.version}, PostgreSQL ${facts!.version}, ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'cpu'}`)
-  say(`orders: ${Number(facts!.orders).toLocaleString('en')} rows; ${select}`)
-  say(`each measurement ${ROUNDS} times in turn, the fastest kept; server peak RSS is the highest of the ${ROUNDS}`)
-  // a short download of each format first, so no round pays for the server's JIT
-  for (const format of ['ndjson', 'json', 'csv']) await fetchReport(app, `/reports/orders.${format}?limit=100000`)
-  for (let round = 1; round <= ROUNDS; round++) {
-    for (const measurement of measurements) {
-      const result = await measurement.run()
-      if (measurement.best === undefined || result.totalMs < measurement.best.totalMs) measurement.best = result
-      if (result.peakRss !== undefined) measurement.maxPeakRss = Math.max(measurement.maxPeakRss ?? 0, result.peakRss)
-    }
-    process.stderr.write(`round ${round}/${ROUNDS} done\n`)
+    if (!pass) process.exitCode = 1
+  } else {
+    copies = await copyRunner(connectionString)
+    const results = await throughput(app, db, connectionString, reportsDir, tables, copies)
+    const base = path.join(RESULTS_DIR, stamp)
+    await writeFile(`${base}.json`, JSON.stringify(results, null, 2) + '\n')
+    const svg = chart(results, results.footprint.dataset)
+    await writeFile(`${base}.svg`, svg)
+    // the README's chart is a full run's, never a smoke run's
+    if (!quick) await copyFile(`${base}.svg`, path.join(RESULTS_DIR, 'latest.svg'))
+    await writeFile(`${base}.md`, renderMarkdown(results, `${stamp}.svg`))
+    say(renderText(results))
+    const failed = results.targets.filter((t) => !t.pass).length
+    say('')
+    say(`${results.targets.length - failed} of ${results.targets.length} targets PASS${failed === 0 ? '' : `, ${failed} FAIL`}`)
+    say(`results: ${path.relative(process.cwd(), base)}.json, .md, .svg${quick ? '' : ' (and latest.svg)'}`)
+    if (failed > 0) process.exitCode = 1
   }
-  say('')
-  say(table(measurements))
-  say('')
-  say('rows/s and MB/s: whole download, request to last byte; MB = 10^6 bytes of the body as the format makes it (before gzip);')
-  say('vs COPY: rows/s against PostgreSQL writing the same rows itself (csv: COPY CSV HEADER; ndjson, json: COPY of row_to_json).')
 } catch (error) {
   console.error(error)
   process.exitCode = 1
 } finally {
+  await copies?.close().catch(() => {})
   await client?.end().catch(() => {})
   await server?.stop()
   await embedded?.stop()
+  if (reportsDir !== undefined) await rm(reportsDir, { recursive: true, force: true })
+}
+
+async function throughput (app: ServerProcess, db: pg.Client, connectionString: string, reportsDir: string, datasets: readonly Dataset[], copies: CopyRunner): Promise<Results> {
+  const reference = datasets.find((d) => d.rows === REFERENCE_ROWS && d.name !== 'orders') ?? datasets.find((d) => d.name !== 'orders')!
+  const { rows: [facts] } = await db.query<{ version: string }>("select current_setting('server_version') as version")
+  const machine = {
+    node: process.version,
+    postgres: facts!.version,
+    cpu: os.cpus()[0]?.model.trim() ?? 'unknown cpu',
+    cores: os.cpus().length,
+    os: `${os.type()} ${os.release()}`,
+    copy: copies.label
+  }
+  say(`Sluice bench ${stamp}: ${machineLine(machine)}`)
+  say(`data sets: ${datasets.map((d) => `${d.label} (${d.table}, ${d.rows.toLocaleString('en')} rows)`).join(', ')}; ${rounds} round${rounds === 1 ? '' : 's'}`)
+  const paths = datasets.flatMap((dataset) => pathsOf(dataset, dataset === reference))
+
+  const afterStart = await settledRss(app.pid)
+  // a short download per format and strategy, so no measurement pays for the server's JIT
+  for (const format of ['ndjson', 'json', 'csv'] as const) {
+    for (const strategy of ['keyset', 'cursor'] as const) await fetchReport(app, `${reportPath(reference, strategy, format)}?limit=${Math.min(100_000, reference.rows / 10)}`)
+  }
+  const afterWarmUp = memoryOf(app.pid).rss
+  say(`server idle RSS: ${mib(afterStart)} idle after start, ${mib(afterWarmUp)} after the warm-up`)
+
+  const { checks, copyBytes } = await check(app, datasets, paths, copies)
+
+  for (let round = 1; round <= rounds; round++) {
+    for (const p of paths) {
+      const copyMs = await copies.time(p.copy.sql)
+      const fetched = await fetchReport(app, p.url, { headers: p.headers })
+      p.rounds.push({ copyMs, fetched })
+      progress(`round ${round}/${rounds}  ${p.dataset.label}  ${pathName(p).padEnd(24)} ${p.copy.name} ${(copyMs / 1000).toFixed(2)} s, Sluice ${(fetched.ms / 1000).toFixed(2)} s: ${times(copyMs / fetched.ms)}`)
+    }
+  }
+  const measurements = paths.map((p) => measurement(p))
+  const copyMeasurements = copyMedians(paths, copyBytes)
+  const strategies = datasets.flatMap((dataset) => (['csv', 'ndjson', 'json'] as const).map((format) => {
+    const [keyset, cursor] = (['keyset', 'cursor'] as const).map((strategy) => paths.find((p) => p.dataset === dataset && p.format === format && p.strategy === strategy && p.variant === '')!)
+    return { dataset: dataset.label, format, ratio: median(keyset!.rounds.map((r, i) => cursor!.rounds[i]!.fetched.ms / r.fetched.ms)) }
+  }))
+
+  const slope = await memorySlope(app, datasets, measurements)
+
+  // before the crowd, whose 32 streams at once leave V8 a larger heap than one stream needs
+  const sluice = await sluiceFootprint(app, reportPath(reference, 'keyset', 'ndjson'))
+  const baseline = await baselineFootprint(connectionString, `${reference.select} order by id`, reference.rows)
+  progress(`memory over one NDJSON download: Sluice peak ${mib(sluice.peakRss)}, load-everything baseline peak ${mib(baseline.peakRss)}`)
+
+  const single = measurements.find((m) => m.dataset === reference.label && m.path === 'csv keyset')!
+  const concurrency = await concurrent(app, reference, single.rowsPerSecond)
+  progress(`${CONCURRENT} concurrent downloads: ${concurrency.complete} complete, ${perSecond(concurrency.rowsPerSecond)} rows/s, one alone ${perSecond(concurrency.singleRowsPerSecond)}`)
+
+  const profile = args['cpu-prof']
+    ? await profileServer({ databaseUrl: connectionString, reportsDir, env: SERVER_ENV, dataset: reference, dir: path.join(RESULTS_DIR, `prof-${stamp}`) })
+    : undefined
+
+  const partial = { date, quick, rounds, machine, idleRss: { afterStart, afterWarmUp }, slope, checks, copies: copyMeasurements, measurements, strategies, concurrency, footprint: { dataset: reference.label, sluice, baseline }, ...(profile === undefined ? {} : { profile }) }
+  return { ...partial, targets: targets(partial) }
+}
+
+/** Every path of a data set; the CSV options and compressions on the reference one only. */
+function pathsOf (dataset: Dataset, reference: boolean): Path[] {
+  const ordered = `${dataset.select} order by id`
+  const csv = (name: string, options: string): Copy => ({ name, sql: `copy (${ordered}) to stdout (format csv${options})` })
+  const json: Copy = { name: COPY_JSON, sql: `copy (select row_to_json(t) from (${ordered}) t) to stdout` }
+  const path = (format: Format, strategy: Strategy, copy: Copy, variant = '', query = '', headers: Record<string, string> = {}, bom = false): Path => ({
+    dataset, format, strategy, variant, copy, headers, rounds: [], ...(bom ? { bom } : {}),
+    url: reportPath(dataset, strategy, format) + (query === '' ? '' : `?${query}`)
+  })
+  const out: Path[] = []
+  for (const strategy of ['keyset', 'cursor'] as const) {
+    out.push(path('csv', strategy, csv(COPY_CSV, ', header')), path('ndjson', strategy, json), path('json', strategy, json))
+  }
+  if (!reference) return out
+  for (const v of CSV_VARIANTS) out.push(path('csv', 'keyset', csv(v.copyName, v.copyOptions), v.variant, v.query, {}, 'bom' in v))
+  for (const encoding of COMPRESSIONS) out.push(path('csv', 'keyset', csv(COPY_CSV, ', header'), encoding, '', { 'accept-encoding': encoding }))
+  return out
+}
+
+/**
+ * Before measuring: Sluice's CSV is the COPY's byte for byte (sha256 of both), with each CSV
+ * option beside the COPY options that mean the same, and its NDJSON has the COPY's row count. Not
+ * the test suite's proof of correctness: a guard that the pairs compare like with like.
+ */
+async function check (app: ServerProcess, datasets: readonly Dataset[], paths: readonly Path[], copies: CopyRunner): Promise<{ checks: Check[], copyBytes: Map<string, number> }> {
+  const checks: Check[] = []
+  const copyBytes = new Map<string, number>()
+  // keyset and cursor paths share their COPY: each runs once
+  const digests = new Map<string, Digest>()
+  for (const dataset of datasets) {
+    const checked = paths.filter((p) => p.dataset === dataset && p.format !== 'json' && p.headers['accept-encoding'] === undefined)
+    for (const p of checked) {
+      const prefix = p.bom === true ? BOM : undefined
+      const key = `${p.copy.sql}\n${prefix === undefined ? '' : 'bom'}`
+      const copy = digests.get(key) ?? await copies.digest(p.copy.sql, prefix)
+      digests.set(key, copy)
+      copyBytes.set(`${dataset.label}\n${p.copy.name}`, copy.bytes - (p.bom === true ? BOM.length : 0))
+      const digest = digester()
+      await fetchReport(app, p.url, { onChunk: digest.update })
+      const sluice = digest.result()
+      const check: Check = p.format === 'csv'
+        ? { dataset: dataset.label, path: pathName(p), compared: 'sha256', sluice: sluice.sha256.slice(0, 16), copy: copy.sha256.slice(0, 16), bytes: sluice.bytes, ok: sluice.sha256 === copy.sha256 }
+        : { dataset: dataset.label, path: pathName(p), compared: 'rows', sluice: String(sluice.lines), copy: String(copy.lines), bytes: sluice.bytes, ok: sluice.lines === copy.lines }
+      checks.push(check)
+      progress(`check  ${dataset.label}  ${check.path.padEnd(24)} ${check.compared}: Sluice ${check.sluice}, ${p.copy.name} ${check.copy}: ${check.ok ? 'same' : 'DIFFERENT'}`)
+    }
+  }
+  const bad = checks.filter((c) => !c.ok)
+  if (bad.length > 0) throw new Error(`Sluice and COPY differ (${bad.map((c) => `${c.dataset} ${c.path}`).join(', ')}): the ratios would compare unlike things`)
+  return { checks, copyBytes }
+}
+
+function measurement (p: Path): Measurement {
+  const last = p.rounds[p.rounds.length - 1]!.fetched
+  const medianMs = median(p.rounds.map((r) => r.fetched.ms))
+  const rows = last.rows
+  return {
+    dataset: p.dataset.label,
+    path: pathName(p),
+    format: p.format,
+    strategy: p.strategy,
+    variant: p.variant,
+    baseline: p.copy.name,
+    rows,
+    bytes: last.bytes,
+    wireBytes: last.wireBytes,
+    firstByteMs: median(p.rounds.map((r) => r.fetched.firstByteMs)),
+    medianMs,
+    rowsPerSecond: rows / (medianMs / 1000),
+    mbPerSecond: last.bytes / 1e6 / (medianMs / 1000),
+    // the COPY wrote the same rows, so the ratio of rates is the inverse ratio of times
+    ratio: median(p.rounds.map((r) => r.copyMs / r.fetched.ms)),
+    baselineMedianMs: median(p.rounds.map((r) => r.copyMs)),
+    peakRss: Math.max(...p.rounds.map((r) => r.fetched.peakRss)),
+    rssRise: Math.max(...p.rounds.map((r) => r.fetched.rssRise)),
+    rounds: p.rounds.map((r) => ({
+      ms: r.fetched.ms,
+      firstByteMs: r.fetched.firstByteMs,
+      peakRss: r.fetched.peakRss,
+      rssRise: r.fetched.rssRise,
+      baselineMs: r.copyMs,
+      ratio: r.copyMs / r.fetched.ms
+    }))
+  }
+}
+
+/** Each data set's COPYs over every run of them, whichever path it preceded. */
+function copyMedians (paths: readonly Path[], copyBytes: ReadonlyMap<string, number>): CopyMeasurement[] {
+  const groups = new Map<string, { dataset: Dataset, name: string, ms: number[] }>()
+  for (const p of paths) {
+    const key = `${p.dataset.label}\n${p.copy.name}`
+    const group = groups.get(key) ?? { dataset: p.dataset, name: p.copy.name, ms: [] }
+    group.ms.push(...p.rounds.map((r) => r.copyMs))
+    groups.set(key, group)
+  }
+  return [...groups.entries()].map(([key, { dataset, name, ms }]) => {
+    const medianMs = median(ms)
+    const bytes = copyBytes.get(key) ?? 0
+    return { dataset: dataset.label, name, rows: dataset.rows, bytes, runs: ms.length, medianMs, rowsPerSecond: dataset.rows / (medianMs / 1000), mbPerSecond: bytes / 1e6 / (medianMs / 1000) }
+  })
+}
+
+/**
+ * CONCURRENT downloads at once of the same CSV, `limit` sized from one download's rate so that
+ * the crowd takes about CONCURRENT_SECONDS; the same URL downloaded alone just before is the
+ * rate it is held to. Each must end whole, and the server must log each as complete.
+ */
+async function concurrent (app: ServerProcess, dataset: Dataset, rowsPerSecond: number): Promise<Results['concurrency']> {
+  const seconds = quick ? QUICK_CONCURRENT_SECONDS : CONCURRENT_SECONDS
+  const limit = Math.min(dataset.rows, Math.max(1000, Math.round((rowsPerSecond * seconds) / CONCURRENT)))
+  const url = `${reportPath(dataset, 'keyset', 'csv')}?limit=${limit}`
+  const alone = await fetchReport(app, url)
+  const before = memoryOf(app.pid).rss
+  const watch = watchPeak(app.pid)
+  const started = performance.now()
+  const settled = await Promise.allSettled(Array.from({ length: CONCURRENT }, () => download(app.url + url))).finally(() => watch.stop())
+  const ms = performance.now() - started
+  const peakRss = watch.peak()
+  let complete = 0
+  let rows = 0
+  for (const result of settled) {
+    if (result.status !== 'fulfilled' || result.value.status !== 200) continue
+    const logged = await streamEnded(app, result.value.headers['x-request-id']).catch(() => undefined)
+    rows += Number(logged?.rows ?? 0)
+    if (result.value.complete && logged?.outcome === 'complete' && Number(logged.rows) === limit) complete++
+  }
+  const singleRowsPerSecond = alone.rows / (alone.ms / 1000)
+  const aggregate = rows / (ms / 1000)
+  return {
+    dataset: dataset.label,
+    downloads: CONCURRENT,
+    poolMax: POOL_MAX,
+    limit,
+    complete,
+    ms,
+    rows,
+    rowsPerSecond: aggregate,
+    singleRowsPerSecond,
+    ratio: aggregate / singleRowsPerSecond,
+    peakRss,
+    rssRise: peakRss - before
+  }
+}
+
+function targets (results: Omit<Results, 'targets'>): Target[] {
+  const out: Target[] = []
+  const atLeast = (name: string, value: number, target: number): void => {
+    // three decimals: a 0.998 must not read as the 1.00 it fails
+    out.push({ name, measured: `${value.toFixed(3)}x`, target: `>= ${times(target)}`, pass: value >= target })
+  }
+  for (const m of results.measurements) {
+    const target = m.format !== 'csv' ? JSON_RATIO : COMPRESSIONS.some((c) => c === m.variant) ? COMPRESSED_RATIO : CSV_RATIO
+    atLeast(`${m.dataset} ${m.path} vs ${m.baseline}`, m.ratio, target)
+  }
+  for (const s of results.strategies) {
+    const spread = Math.min(s.ratio, 1 / s.ratio)
+    out.push({ name: `${s.dataset} ${s.format}: keyset / cursor rows/s`, measured: times(s.ratio), target: `within ${STRATEGY_SPREAD * 100}%`, pass: spread >= 1 - STRATEGY_SPREAD })
+  }
+  const slowest = results.measurements.reduce((worst, m) => (m.firstByteMs > worst.firstByteMs ? m : worst))
+  out.push({ name: `first byte, the slowest path's median (${slowest.dataset} ${slowest.path})`, measured: `${slowest.firstByteMs.toFixed(1)} ms`, target: `< ${FIRST_BYTE_MS} ms`, pass: slowest.firstByteMs < FIRST_BYTE_MS })
+  out.push({ name: 'server idle RSS, after start', measured: mib(results.idleRss.afterStart), target: `< ${IDLE_RSS_MIB} MiB`, pass: results.idleRss.afterStart < IDLE_RSS_MIB * MiB })
+  const steepest = results.measurements.reduce((worst, m) => (m.rssRise > worst.rssRise ? m : worst))
+  out.push({ name: `RSS rise of one download, the largest (${steepest.dataset} ${steepest.path})`, measured: mib(steepest.rssRise), target: `< ${RISE_MIB} MiB`, pass: steepest.rssRise < RISE_MIB * MiB })
+  for (const s of results.slope) {
+    const growth = s.largePeak - s.smallPeak
+    out.push({ name: `peak RSS, ${s.dataset} ${s.path}: ${s.largeRows.toLocaleString('en')} rows over ${s.smallRows.toLocaleString('en')}`, measured: mib(growth), target: `< ${SLOPE_MIB} MiB`, pass: growth < SLOPE_MIB * MiB })
+  }
+  const c = results.concurrency
+  out.push({ name: `${c.downloads} concurrent downloads, POOL_MAX=${c.poolMax}: whole and logged complete`, measured: `${c.complete} of ${c.downloads}`, target: `${c.downloads} of ${c.downloads}`, pass: c.complete === c.downloads })
+  atLeast(`${c.downloads} concurrent downloads: aggregate rows/s vs one download's`, c.ratio, CONCURRENT_RATIO)
+  return out
+}
+
+function pathName (p: Path): string {
+  return `${p.format} ${p.strategy}${p.variant === '' ? '' : ` ${p.variant}`}`
 }
 
 /** The embedded cluster's first use: the demo schema and 1,000,000 orders (well under a minute). */
@@ -118,71 +445,52 @@ async function prepareDemo (connectionString: string): Promise<void> {
   }
 }
 
-/** The report's result columns, as the server learnt them from the database. */
-async function reportColumns (url: string, report: string): Promise<string[]> {
-  const response = await fetch(`${url}/reports`)
-  const { reports } = await response.json() as { reports: Array<{ name: string, columns: Array<{ name: string }> }> }
-  const found = reports.find((r) => r.name === report)
-  if (found === undefined) throw new Error(`the server has no report "${report}"`)
-  return found.columns.map((column) => column.name)
-}
-
-/** One whole download, checked complete on both ends; rows and body size as the server logged them. */
-async function fetchReport (server: ServerProcess, path: string, headers?: Record<string, string>): Promise<Result> {
-  const watch = watchPeak(server.pid)
-  const result = await download(server.url + path, { headers }).finally(() => watch.stop())
-  const peakRss = watch.peak()
-  if (result.status !== 200 || !result.complete) throw new Error(`GET ${path}: ${result.status}, ${result.complete ? 'complete' : 'cut short'}`)
-  const logged = await server.waitForLog((line) => line.reqId === result.headers['x-request-id'] && line.msg === 'stream ended')
-  if (logged.outcome !== 'complete') throw new Error(`GET ${path}: the server logged ${String(logged.outcome)}`)
-  const bytes = Number(logged.bytes)
-  return {
-    rows: Number(logged.rows),
-    bytes,
-    ...(result.bytes === bytes ? {} : { wireBytes: result.bytes }),
-    firstByteMs: result.firstByteMs,
-    totalMs: result.totalMs,
-    peakRss
+function whole (option: string, text: string): number {
+  const value = Number(text)
+  if (!/^\d+$/.test(text.trim()) || value < 1) {
+    console.error(`${option} takes a whole number above 0, got ${JSON.stringify(text)}\n${USAGE}`)
+    process.exit(2)
   }
-}
-
-async function copy (client: pg.Client, sql: string): Promise<Result> {
-  const started = performance.now()
-  let bytes = 0
-  let firstByteMs = NaN
-  const { rows } = await copyOutStream(client, sql, (chunk) => {
-    if (bytes === 0) firstByteMs = performance.now() - started
-    bytes += chunk.length
-  })
-  return { rows, bytes, firstByteMs, totalMs: performance.now() - started }
-}
-
-function table (measurements: Measurement[]): string {
-  const byName = new Map(measurements.map((m) => [m.name, m]))
-  const head = ['', 'rows', 'MB', 'wire MB', 'first byte', 'total', 'rows/s', 'MB/s', 'server peak RSS', 'vs COPY']
-  const lines = measurements.map(({ name, versus, best, maxPeakRss }) => {
-    const r = best!
-    const rowsPerSecond = r.rows / (r.totalMs / 1000)
-    const base = versus === undefined ? undefined : byName.get(versus)?.best
-    return [
-      name,
-      r.rows.toLocaleString('en'),
-      (r.bytes / 1e6).toFixed(1),
-      r.wireBytes === undefined ? '' : (r.wireBytes / 1e6).toFixed(1),
-      `${r.firstByteMs.toFixed(1)} ms`,
-      `${(r.totalMs / 1000).toFixed(2)} s`,
-      Math.round(rowsPerSecond).toLocaleString('en'),
-      (r.bytes / 1e6 / (r.totalMs / 1000)).toFixed(1),
-      maxPeakRss === undefined ? '' : `${(maxPeakRss / (1 << 20)).toFixed(0)} MiB`,
-      base === undefined ? '' : `${(rowsPerSecond / (base.rows / (base.totalMs / 1000))).toFixed(2)}x ${versus}`
-    ]
-  })
-  const widths = head.map((_, i) => Math.max(...[head, ...lines].map((line) => line[i]!.length)))
-  return [head, ...lines]
-    .map((line) => line.map((cell, i) => (i === 0 || i === line.length - 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd())
-    .join('\n')
+  return value
 }
 
 function say (line: string): void {
   process.stdout.write(line + '\n')
+}
+
+/** what is under way, on stderr: the summary on stdout stays the results alone */
+function progress (line: string): void {
+  process.stderr.write(line + '\n')
+}
+
+
+/** The lowest RSS of an idle process over SETTLE_MS, sampled every second. */
+async function settledRss (pid: number): Promise<number> {
+  let lowest = memoryOf(pid).rss
+  for (let waited = 0; waited < SETTLE_MS; waited += 1000) {
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    lowest = Math.min(lowest, memoryOf(pid).rss)
+  }
+  return lowest
+}
+
+/**
+ * The largest data set's plain paths again at SLOPE_SMALL_ROWS rows (`limit`), the worst of three
+ * each, beside the whole download's peak from the rounds: the peak must not grow with the rows.
+ */
+async function memorySlope (app: ServerProcess, datasets: readonly Dataset[], measurements: readonly Measurement[]): Promise<Slope[]> {
+  const largest = datasets.reduce((big, d) => (d.rows > big.rows ? d : big))
+  if (largest.rows <= SLOPE_SMALL_ROWS) return []
+  const out: Slope[] = []
+  for (const m of measurements) {
+    if (m.dataset !== largest.label || m.variant !== '') continue
+    let smallPeak = 0
+    for (let i = 0; i < 3; i++) {
+      const fetched = await fetchReport(app, `${reportPath(largest, m.strategy, m.format)}?limit=${SLOPE_SMALL_ROWS}`)
+      smallPeak = Math.max(smallPeak, fetched.peakRss)
+    }
+    out.push({ dataset: m.dataset, path: m.path, smallRows: SLOPE_SMALL_ROWS, smallPeak, largeRows: m.rows, largePeak: m.peakRss })
+    progress(`memory slope ${m.dataset} ${m.path}: ${mib(smallPeak)} at ${SLOPE_SMALL_ROWS} rows, ${mib(m.peakRss)} at ${m.rows}`)
+  }
+  return out
 }

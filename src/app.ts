@@ -106,9 +106,10 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     // Brotli 4 71 MB/s 0.279. The stream must keep up with the database, so the fastest level of
     // each: gzip 1 costs 5% in size for 1.6x the speed, and Brotli 1 is both smaller and faster
     // than any gzip level. Brotli's default 4 MiB window held back the first output until ~9 MB
-    // of input; 256 KiB does not.
-    zlibOptions: { level: 1 },
-    brotliOptions: { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1, [zlib.constants.BROTLI_PARAM_LGWIN]: 18 } }
+    // of input; 256 KiB does not. Output chunks of 64 KiB rather than 16: fewer round trips to
+    // the thread pool, streamed in 64 KiB writes, gzip 1 62 -> 81 MB/s, Brotli 1 124 -> 158 MB/s.
+    zlibOptions: { level: 1, memLevel: 9, chunkSize: 64 * 1024 },
+    brotliOptions: { chunkSize: 64 * 1024, params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1, [zlib.constants.BROTLI_PARAM_LGWIN]: 18 } }
   })
   await app.register(auth, { keys: config.apiKeysFile === undefined ? undefined : await loadKeys(config.apiKeysFile) })
   await app.register(metrics)
