@@ -58,6 +58,10 @@ t.test('a capture takes the DataRows, pg still sees the rest of the result', asy
   t.equal(result.rowCount, 2500, 'pg read the command tag as ever')
   t.strictSame(result.fields.map((field) => field.name), ['g'], 'and the row description')
 
+  tap.capture({ row: () => {} })
+  t.throws(() => tap.capture({ row: () => {} }), /already running/, 'a second capture on one connection is refused')
+  tap.release()
+
   tap.capture({ row: () => { throw new Error('the sink broke') } })
   await tapped.query('select g from generate_series(1, 10) g')
   t.throws(() => tap.release(), /the sink broke/, 'a sink that throws fails its statement, not the process')
@@ -118,6 +122,28 @@ t.test('over HTTP, both strategies: wide rows, limit, after and max_rows, agains
     const json = await app.inject(`/reports/awkward_${strategy}.json?limit=10&after=150`)
     const next = new URL((JSON.parse(json.body) as { next: string }).next)
     t.equal(next.searchParams.get('after'), (await client.query(`select id from (${awkwardSql}) r where id > 150 order by id limit 1 offset 9`)).rows[0].id.toString(), `${strategy}: JSON's next resumes after the last row sent`)
+  }
+})
+
+t.test('a table altered under a running server: an error, never rows encoded as the old shape', async (t) => {
+  await client.query(`create table ${schema}.shifting as select g as id, 'v' || g as v from generate_series(1, 50) g`)
+  const files: Record<string, string> = {}
+  for (const strategy of ['keyset', 'cursor']) files[`shifting_${strategy}.sql`] = `/*\ntitle: shifting\nkey: id\nstrategy: ${strategy}\n*/\nselect * from ${schema}.shifting\n`
+  const { app, logs } = await buildTestApp(t, { reportsDir: await reportsFolder(t, files) })
+  t.equal((await app.inject('/reports/shifting_keyset.csv')).statusCode, 200, 'served as learnt at start')
+  for (const [change, message] of [
+    // one field more: every row is refused before it is read
+    ['add column extra int', /a row of 3 fields, not the report's 2/],
+    // as many fields, of other names and types: the batch is refused before it is sent
+    ['drop column v', /now returns columns \(id, extra\) other than those learnt at start/]
+  ] as const) {
+    await client.query(`alter table ${schema}.shifting ${change}`)
+    for (const strategy of ['keyset', 'cursor']) {
+      const res = await app.inject(`/reports/shifting_${strategy}.csv`)
+      t.equal(res.statusCode, 500, `${change}, ${strategy}: a server error, not a 200`)
+      t.notMatch(res.body, /restart/, 'the body says nothing of the report\'s insides')
+      t.ok(logs.some((line) => message.test(JSON.stringify(line))), `${change}, ${strategy}: the log says what changed`)
+    }
   }
 })
 

@@ -62,11 +62,12 @@ export class Lease {
    * Runs one statement whose rows go to `sink` as the bytes PostgreSQL sent (src/db/rowtap.ts),
    * never through pg's parser; resolves once the statement is complete.
    */
-  async queryInto (config: string | pg.QueryConfig, sink: RowSink): Promise<void> {
+  async queryInto (config: string | pg.QueryConfig, sink: RowSink): Promise<pg.FieldDef[]> {
     const tap = rowTapOf(this.client)
     tap.capture(sink)
+    let result: pg.QueryResult
     try {
-      await this.query(config)
+      result = await this.query(config)
     } catch (error) {
       // a statement that failed says why itself, whatever the sink did
       tap.release(true)
@@ -74,6 +75,11 @@ export class Lease {
     }
     // a sink that threw fails the statement
     tap.release()
+    // rows that reached pg's parser instead would be missing from the response, silently
+    if (result.rows.length !== 0 || (result.rowCount !== null && result.rowCount !== tap.captured)) {
+      throw new Error(`the row tap took ${tap.captured} of the statement's ${result.rowCount ?? '?'} rows`)
+    }
+    return result.fields
   }
 
   /** Commits (a read-only transaction: nothing to write) and returns the connection to the pool. */

@@ -14,12 +14,14 @@ export function createPool (config: Config, connectionString: string): pg.Pool {
     // how long a request may wait for a connection before it is refused (503)
     connectionTimeoutMillis: config.leaseTimeoutMs,
     idleTimeoutMillis: 30_000,
-    application_name: config.applicationName
+    application_name: config.applicationName,
+    // the pool's own hook rather than its 'connect' event: a tap that cannot be installed then
+    // fails this checkout, where the event would throw inside pg's socket handler
+    onConnect: (client) => { installRowTap(client) }
   })
   // An idle client whose backend dies emits 'error' on the pool; without a listener the process
   // would crash. The pool drops that client by itself.
   pool.on('error', () => {})
-  pool.on('connect', (client) => { installRowTap(client) })
   return pool
 }
 

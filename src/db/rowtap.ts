@@ -39,10 +39,15 @@ export class RowTap {
     this.#forward = forward
   }
 
+  /** DataRows taken by the capture running or last ended */
+  captured = 0
+
   /** From now until `release`, DataRows go to `sink` instead of pg. */
   capture (sink: RowSink): void {
+    if (this.#sink !== undefined) throw new Error('a row capture is already running on this connection')
     this.#sink = sink
     this.#failure = undefined
+    this.captured = 0
   }
 
   /** Ends the capture; throws what the sink threw, if it did (the query then counts as failed), unless told to `quiet`ly drop it. */
@@ -77,6 +82,7 @@ export class RowTap {
   }
 
   #row (data: Buffer, start: number, end: number): void {
+    this.captured++
     if (this.#failure !== undefined) return
     try {
       this.#sink!.row(data, start, end)

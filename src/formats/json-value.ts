@@ -11,7 +11,11 @@ export function jsonWriter (kind: JsonKind): JsonWriter {
   return text => text === null ? 'null' : write(text)
 }
 
-/** The JSON text of one value, e.g. of a resume key; rows go through `jsonWriter` instead. */
+/**
+ * The JSON text of one value: the key in `after` and `next` links. Rows go through ndjson.ts,
+ * which writes the same from bytes (and comes here only for arrays); the tests hold both to
+ * row_to_json.
+ */
 export function jsonValue (kind: JsonKind, text: string | null): string {
   return jsonWriter(kind)(text)
 }

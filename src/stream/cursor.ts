@@ -1,6 +1,6 @@
 import { compileQuery } from '../reports/compile.js'
 import { encodeRows } from './rows.js'
-import { checkBound, startBound, type SourceOptions } from './source.js'
+import { checkBound, checkShape, startBound, type SourceOptions } from './source.js'
 
 /**
  * The cursor strategy: one read-only REPEATABLE READ transaction, one snapshot, one connection
@@ -25,7 +25,7 @@ export async function * cursorSource (options: SourceOptions): AsyncGenerator<Bu
     const query = compileQuery(report, params, { after: bound, limit: Number.isFinite(most) ? most : null })
     await lease.query({ text: `declare sluice_rows no scroll cursor for ${query.sql}`, values: [...query.parameters] })
     yield * encodeRows(options, bound, async (want, _bound, sink) => {
-      await lease.queryInto(`fetch ${want} from sluice_rows`, sink)
+      checkShape(report, await lease.queryInto(`fetch ${want} from sluice_rows`, sink))
     })
     await lease.end()
   } finally {

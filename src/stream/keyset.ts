@@ -1,6 +1,6 @@
 import { compileQuery } from '../reports/compile.js'
 import { encodeRows } from './rows.js'
-import { checkBound, startBound, type SourceOptions } from './source.js'
+import { checkBound, checkShape, startBound, type SourceOptions } from './source.js'
 
 /**
  * The keyset strategy: `WHERE (key) > (last key) ORDER BY key LIMIT n`, each page on a connection
@@ -17,7 +17,7 @@ export function keysetSource (options: SourceOptions): AsyncGenerator<Buffer, vo
       if (first && bound !== null) await checkBound(lease, bound)
       first = false
       const page = compileQuery(report, params, { after: bound, limit: want })
-      await lease.queryInto({ text: page.sql, values: [...page.parameters] }, sink)
+      checkShape(report, await lease.queryInto({ text: page.sql, values: [...page.parameters] }, sink))
       await lease.end()
     } finally {
       lease.destroy()

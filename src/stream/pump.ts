@@ -67,8 +67,8 @@ const SLICE = 64 * 1024
 
 /**
  * Moves a source's chunks to the reply with backpressure: the next chunk is asked of the source
- * only when the socket (through compression, if any) has taken the last one, so memory is one
- * chunk, never the result.
+ * only when the socket (through compression, if any) has taken the last one, so memory is the
+ * chunk being sent and the one the source reads ahead (src/stream/rows.ts), never the result.
  *
  * The first chunk is fetched before anything is sent, so an error there (bad parameter, timeout,
  * no connection) still becomes an HTTP status; it is thrown to the caller. After the first byte

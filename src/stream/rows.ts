@@ -24,7 +24,7 @@ const BATCH_BYTES = 4 << 20
 // The first batch is small, so the first byte leaves early and a report of very wide rows cannot
 // fill memory before its width is known; later batches adapt to the row width.
 const FIRST_BATCH_ROWS = 100
-// so that narrow rows do not make a page (and a cursor's top-N sort) of millions
+// so that narrow rows do not make a page of millions
 const MAX_BATCH_ROWS = 100_000
 
 /**
@@ -46,7 +46,7 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
     const capRemaining = cap - rows
     const asked = Math.min(want, remaining + 1, capRemaining + 1)
     // the row past limit or max_rows, when asked for, only tells that there are more
-    const batch = new Batch(encoder, asked === remaining + 1 || asked === capRemaining + 1 ? asked - 1 : asked, size)
+    const batch = new Batch(encoder, report.columns.length, asked === remaining + 1 || asked === capRemaining + 1 ? asked - 1 : asked, size)
     if (head !== undefined) batch.out.write(head)
     const done = fetch(asked, bound, batch).then(() => ({ batch, asked, remaining, capRemaining }))
     // a batch read ahead may fail while the last one is still being sent: handled where awaited
@@ -70,7 +70,8 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
         batch.out.write(encoder.tail(key === undefined ? null : options.nextLink(afterParam(report.keyIndexes.map((index, i) => [report.columns[index]!, key[i]!])))))
       } else if (!full) {
         batch.out.write(encoder.tail(null))
-      } else if (!endsAtCap && key !== undefined) {
+      } else if (!endsAtCap) {
+        if (key === undefined) throw new Error('a full batch without a last key')
         const after = report.keyIndexes.map((index, i) => ({ value: key[i]!, castType: report.columns[index]!.castType }))
         const bytes = batch.out.pos
         const want = Math.max(1, Math.min(MAX_BATCH_ROWS, Math.round(BATCH_BYTES * batch.encoded / bytes)))
@@ -82,8 +83,9 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
       if (endsAtCap) throw new RowCapExceeded(cap)
     }
   } finally {
-    // ended early (client gone, timeout): the read-ahead's work was cancelled through the
-    // signal; its lease is given back once it has failed
+    // ended early (client gone, timeout): the read-ahead's query was cancelled through the
+    // signal, its lease is given back once it has failed (one still waiting for a connection
+    // gets it, or the 503, within LEASE_TIMEOUT_MS, and gives it back at once)
     await next?.catch(() => {})
   }
 }
@@ -103,17 +105,22 @@ class Batch implements RowSink {
   /** rows written to `out` */
   encoded = 0
   #encoder: Encoder
+  #fields: number
   #take: number
   #last: Buffer | undefined
   #lastStart = 0
 
-  constructor (encoder: Encoder, take: number, size: number) {
+  constructor (encoder: Encoder, fields: number, take: number, size: number) {
     this.#encoder = encoder
+    this.#fields = fields
     this.#take = take
     this.out = new Out(Math.max(1024, size))
   }
 
   row (data: Buffer, start: number, end: number): void {
+    // the encoders read as many fields as the report had at start; a row of another shape
+    // (checkShape says which, once the statement is over) must not be read past its end
+    if (((data[start]! << 8) | data[start + 1]!) !== this.#fields) throw new Error(`a row of ${(data[start]! << 8) | data[start + 1]!} fields, not the report's ${this.#fields}`)
     this.seen++
     if (this.encoded === this.#take) return
     this.#encoder.row(this.out, data, start, end)

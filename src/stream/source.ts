@@ -40,6 +40,18 @@ export function startBound (report: Report, after: readonly AfterValue[] | null)
   return after === null ? null : after.map((value, i) => ({ value, castType: report.columns[report.keyIndexes[i]!]!.castType }))
 }
 
+/**
+ * The columns a batch came back with must be those learnt at start, which the encoders were made
+ * for: a table altered under a running server (`select *`) would otherwise be encoded as the old
+ * shape. Not the client's doing, so not a 4xx.
+ */
+export function checkShape (report: Report, fields: ReadonlyArray<{ name: string, dataTypeID: number }>): void {
+  const same = fields.length === report.columns.length && fields.every((field, i) => field.dataTypeID === report.columns[i]!.oid && field.name === report.columns[i]!.name)
+  if (!same) {
+    throw new Error(`report "${report.name}" now returns columns (${fields.map((f) => f.name).join(', ')}) other than those learnt at start: restart Sluice to serve its new shape`)
+  }
+}
+
 /** An `after` PostgreSQL cannot read as the key's types is the client's mistake: 400, naming it. */
 export async function checkBound (lease: Lease, bound: readonly KeyBound[]): Promise<void> {
   const casts = bound.map((b, i) => `cast($${i + 1}::text as ${b.castType})`).join(', ')
