@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { download } from './download.js'
 import { recordRss, watchPeak, type RssSample } from './memory.js'
-import type { ServerProcess } from './server.js'
+import { killedOnExit, type ServerProcess } from './server.js'
 import { fetchReport } from './sluice.js'
 
 export interface Footprint {
@@ -61,12 +61,7 @@ async function startBaseline (connectionString: string, sql: string): Promise<Ba
     env: { ...process.env, DATABASE_URL: connectionString, BASELINE_SQL: sql, PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe']
   })
-  const killOnExit = (): void => { child.kill('SIGKILL') }
-  process.once('exit', killOnExit)
-  const exited = new Promise<void>((resolve) => child.once('exit', () => {
-    process.removeListener('exit', killOnExit)
-    resolve()
-  }))
+  const exited = killedOnExit(child)
   let output = ''
   child.stderr.setEncoding('utf8').on('data', (text: string) => { output += text })
   const url = await new Promise<string>((resolve, reject) => {

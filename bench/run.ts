@@ -20,8 +20,8 @@ import { startEmbedded, type EmbeddedServer } from '../src/db/embedded.js'
 import { migrateToLatest } from '../src/db/migrate.js'
 import { seedDemo } from '../src/db/seed.js'
 import { chart } from './chart.js'
+import { CLIENT, measuredDownload } from './curl.js'
 import { ordersDataset, reportPath, shapedDataset, writeReports, type Dataset, type Strategy } from './datasets.js'
-import { download } from './download.js'
 import { baselineFootprint, sluiceFootprint } from './footprint.js'
 import { memoryOf, watchPeak } from './memory.js'
 import { profileServer } from './profile.js'
@@ -204,7 +204,8 @@ async function throughput (app: ServerProcess, db: pg.Client, connectionString: 
     cpu: os.cpus()[0]?.model.trim() ?? 'unknown cpu',
     cores: os.cpus().length,
     os: `${os.type()} ${os.release()}`,
-    copy: copies.label
+    copy: copies.label,
+    client: CLIENT
   }
   say(`Sluice bench ${stamp}: ${machineLine(machine)}`)
   say(`data sets: ${datasets.map((d) => `${d.label} (${d.table}, ${d.rows.toLocaleString('en')} rows)`).join(', ')}; ${rounds} round${rounds === 1 ? '' : 's'}`)
@@ -369,7 +370,7 @@ async function concurrent (app: ServerProcess, dataset: Dataset, rowsPerSecond: 
   const before = memoryOf(app.pid).rss
   const watch = watchPeak(app.pid)
   const started = performance.now()
-  const settled = await Promise.allSettled(Array.from({ length: CONCURRENT }, () => download(app.url + url))).finally(() => watch.stop())
+  const settled = await Promise.allSettled(Array.from({ length: CONCURRENT }, () => measuredDownload(app.url + url))).finally(() => watch.stop())
   const ms = performance.now() - started
   const peakRss = watch.peak()
   let complete = 0

@@ -1,7 +1,7 @@
 // The real server as a child process, started the way `npm start` starts it, so what a test or a
 // benchmark measures (RSS above all) is that process alone and nothing of the measuring one.
 // test/helpers/server.ts re-exports this with a tap teardown.
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 export interface ServerOptions {
@@ -52,13 +52,7 @@ export async function startServer (options: ServerOptions): Promise<ServerProces
     },
     stdio: ['ignore', 'pipe', 'pipe']
   })
-  // a crashed or killed parent must not leave a server running
-  const killOnExit = (): void => { child.kill('SIGKILL') }
-  process.once('exit', killOnExit)
-  const exited = new Promise<void>((resolve) => child.once('exit', () => {
-    process.removeListener('exit', killOnExit)
-    resolve()
-  }))
+  const exited = killedOnExit(child)
 
   const logs: Array<Record<string, unknown>> = []
   const waiters = new Set<(line: Record<string, unknown>) => void>()
@@ -143,4 +137,14 @@ function cleanEnv (): Record<string, string> {
     env[name] = value
   }
   return env
+}
+
+/** Kills `child` should this process exit first (a crashed or killed parent must not leave a server running); resolves when it has exited. */
+export async function killedOnExit (child: ChildProcess): Promise<void> {
+  const killOnExit = (): void => { child.kill('SIGKILL') }
+  process.once('exit', killOnExit)
+  await new Promise<void>((resolve) => child.once('exit', () => {
+    process.removeListener('exit', killOnExit)
+    resolve()
+  }))
 }

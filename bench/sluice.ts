@@ -1,5 +1,6 @@
 // One measured download from the server under test: timed by the client, checked whole on both
 // ends, its rows and body size as the server logged them, and the server's memory meanwhile.
+import { measuredDownload } from './curl.js'
 import { download } from './download.js'
 import { memoryOf, watchPeak } from './memory.js'
 import type { ServerProcess } from './server.js'
@@ -28,7 +29,8 @@ export async function fetchReport (server: ServerProcess, path: string, options:
   try {
     const before = memoryOf(server.pid).rss
     const watch = watchPeak(server.pid)
-    const result = await download(server.url + path, options).finally(() => watch.stop())
+    // timed by curl unless the bytes are wanted here
+    const result = await (options.onChunk === undefined ? measuredDownload(server.url + path, options.headers) : download(server.url + path, options)).finally(() => watch.stop())
     const peakRss = watch.peak()
     if (result.status !== 200 || !result.complete) throw new Error(`GET ${path}: ${result.status}, ${result.complete ? 'complete' : 'cut short'}`)
     const logged = await streamEnded(server, result.headers['x-request-id'])

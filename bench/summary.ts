@@ -90,6 +90,8 @@ export interface Results {
     readonly os: string
     /** what ran the COPY baselines */
     readonly copy: string
+    /** what read Sluice's measured downloads */
+    readonly client: string
   }
   readonly idleRss: { readonly afterStart: number, readonly afterWarmUp: number }
   /** peak RSS of a small and of the whole download of the same path */
@@ -219,7 +221,7 @@ function sections (results: Results): Section[] {
 }
 
 export function machineLine (m: Results['machine']): string {
-  return `node ${m.node}, PostgreSQL ${m.postgres}, ${m.cores} × ${m.cpu}, ${m.os}; COPY baselines: ${m.copy}`
+  return `node ${m.node}, PostgreSQL ${m.postgres}, ${m.cores} × ${m.cpu}, ${m.os}; COPY baselines: ${m.copy}; Sluice read by ${m.client}`
 }
 
 const NOTES = [
