@@ -2,6 +2,7 @@
 // one snapshot for the whole response, one connection held, and a server-side net under it.
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import http from 'node:http'
 import net from 'node:net'
 import t from 'tap'
 import { listenTestApp } from './helpers/app.js'
@@ -61,24 +62,34 @@ t.test('cursor and keyset give the same bytes in every format', async (t) => {
 })
 
 t.test('a cursor reads one snapshot; keyset pages see rows committed meanwhile', async (t) => {
-  const { url } = await listenTestApp(t, { reportsDir: dir })
-  const table = `${schema}.events`
+  // rows of ~4 KB: a dozen 4 MiB pages, of which the client, paused on the first bytes, lets
+  // the server run only the few that the socket buffers hold before the rows are committed
+  const table = `${schema}.late`
+  await client.query(`create table ${table} as select g as id, repeat(md5(g::text), 128) as pad from generate_series(1, 12000) g;
+    alter table ${table} add primary key (id)`)
+  const reports = await reportsFolder(t, Object.fromEntries(['keyset', 'cursor'].map((strategy) =>
+    [`late_${strategy}.sql`, `/*\ntitle: late\nkey: id\nstrategy: ${strategy}\n*/\nselect id, pad from ${table}\n`])))
+  const { url } = await listenTestApp(t, { reportsDir: reports })
   const read = async (strategy: string): Promise<number> => {
+    const response = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(`${url}/reports/late_${strategy}.csv?header=0`, { agent: false }, resolve).on('error', reject))
+    let lines = 0
     let inserted: Promise<unknown> | undefined
-    const download = await get(`${url}/reports/events_${strategy}.csv?header=0`, {
-      onChunk: () => {
-        // once the first batch is out, commit rows that sort after everything already there
-        inserted ??= client.query(`insert into ${table} select g, timestamptz '2027-01-01' + g * interval '1 second', 'late' from generate_series(100001, 100010) g`)
-        return false
-      }
+    response.on('data', (chunk: Buffer) => {
+      for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) lines++
+      // once the first batch is out, commit rows that sort after everything already there, and
+      // read nothing more until they are in
+      if (inserted !== undefined) return
+      response.pause()
+      inserted = client.query(`insert into ${table} select g, 'late' from generate_series(100001, 100010) g`).finally(() => response.resume())
     })
+    const [complete] = await Promise.all([new Promise<boolean>((resolve) => response.on('close', () => resolve(response.complete))), once(response, 'end')])
     await inserted
     await client.query(`delete from ${table} where id > 100000`)
-    t.ok(download.complete)
-    return download.body.toString().split('\n').length - 1
+    t.ok(complete)
+    return lines
   }
-  t.equal(await read('cursor'), 30000, 'the cursor does not see rows committed after it began')
-  t.equal(await read('keyset'), 30010, 'keyset pages do')
+  t.equal(await read('cursor'), 12000, 'the cursor does not see rows committed after it began')
+  t.equal(await read('keyset'), 12010, 'keyset pages do')
 })
 
 t.test('a paused cursor download holds one connection, idle in transaction, doing nothing', async (t) => {
