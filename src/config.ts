@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto'
+
 // Environment -> one typed, frozen configuration. A bad value stops the process at start with one
 // line naming the variable (API.md section 2).
 
@@ -15,6 +17,8 @@ export interface Config {
   readonly apiKeysFile: string | undefined
   readonly shutdownTimeoutMs: number
   readonly logLevel: string
+  /** the HMAC secret of signed links: LINK_SECRET, or random for this process alone */
+  readonly linkSecret: Buffer
   /** `application_name` of our database sessions: how operators (and tests) find them in pg_stat_activity */
   readonly applicationName: string
 }
@@ -43,6 +47,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     apiKeysFile: optional(env, 'API_KEYS_FILE'),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, MAX_TIMER_MS),
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
+    linkSecret: secret(env, 'LINK_SECRET'),
     applicationName: 'sluice'
   })
 }
@@ -64,6 +69,17 @@ function integer (env: NodeJS.ProcessEnv, name: string, fallback: number, min: n
   const value = Number(raw)
   if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${raw}`)
   return value
+}
+
+// HMAC-SHA256's own block is 64 bytes; fewer than 32 would be guessable sooner than the hash
+const MIN_SECRET_BYTES = 32
+
+function secret (env: NodeJS.ProcessEnv, name: string): Buffer {
+  const raw = optional(env, name)
+  if (raw === undefined) return randomBytes(MIN_SECRET_BYTES)
+  // the length only: a secret is never quoted back
+  if (Buffer.byteLength(raw) < MIN_SECRET_BYTES) throw new ConfigError(`${name} must be at least ${MIN_SECRET_BYTES} bytes, got ${Buffer.byteLength(raw)}`)
+  return Buffer.from(raw)
 }
 
 function oneOf (env: NodeJS.ProcessEnv, name: string, fallback: string, allowed: string[]): string {

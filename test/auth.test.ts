@@ -90,7 +90,7 @@ t.test('listings show only what the key may read', async (t) => {
   t.same(await names(KEYS.finance), ['everything', 'revenue_daily'])
   t.same(await names(KEYS.tenant2), ['tenant_cursor', 'tenant_keyset'], 'a tenant key never reaches an unscoped report')
   const openapi = (await app.inject({ url: '/openapi.json', headers: bearer(KEYS.tenant2) })).json() as { paths: Record<string, unknown>, security: unknown }
-  t.same(Object.keys(openapi.paths).sort(), ['/reports/tenant_cursor', '/reports/tenant_keyset'])
+  t.same(Object.keys(openapi.paths).sort(), ['/links', '/reports/tenant_cursor', '/reports/tenant_keyset'], 'its reports, and POST /links')
   t.ok(openapi.security)
   const page = (await app.inject({ url: '/', headers: bearer(KEYS.finance) })).body
   t.match(page, /\/reports\/everything/)

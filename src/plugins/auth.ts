@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { findKey, mayRead, type ApiKey } from '../auth/keys.js'
+import { verifyLink } from '../auth/links.js'
 import { Forbidden, Unauthorized } from '../errors.js'
 import type { Report } from '../reports/report.js'
 
@@ -21,7 +22,8 @@ declare module 'fastify' {
 /**
  * API keys (API.md section 6): with API_KEYS_FILE set, the routes that show reports (marked
  * `config.needsKey`: the reports, their listing, the OpenAPI document and the pages) need
- * `Authorization: Bearer <key>`; /health, /ready and /metrics stay open for the operator's probes.
+ * `Authorization: Bearer <key>`, or a signed link's parameters (src/auth/links.ts), which stand
+ * for the key that signed it; /health, /ready and /metrics stay open for the operator's probes.
  */
 export default fp(async (app, { keys }: { keys: readonly ApiKey[] | undefined }) => {
   app.decorate('apiKeys', keys)
@@ -30,6 +32,12 @@ export default fp(async (app, { keys }: { keys: readonly ApiKey[] | undefined })
   app.addHook('onRequest', async (request) => {
     // by the matched route, not the URL's text: no spelling of a path can slip past
     if (request.routeOptions.config.needsKey !== true) return
+    if (Object.hasOwn(request.query as object, 'signature')) {
+      // a link is for reading: GET and HEAD, never to mint another
+      if (request.method !== 'GET' && request.method !== 'HEAD') throw new Unauthorized('an API key is required: Authorization: Bearer <key>')
+      request.apiKey = verifyLink(app.config.linkSecret, keys, request.url)
+      return
+    }
     const header = request.headers.authorization
     const match = header === undefined ? null : /^Bearer +([\x21-\x7e]+) *$/i.exec(header)
     if (match === null) throw new Unauthorized('an API key is required: Authorization: Bearer <key>')

@@ -28,7 +28,8 @@ export function openApiDocument (reports: Iterable<Report>, withKeys: boolean): 
             required: report.required.includes(name),
             schema
           })),
-          ...reservedParameters(report)
+          ...reservedParameters(report),
+          ...(withKeys ? LINK_PARAMETERS : [])
         ],
         responses: {
           200: {
@@ -46,6 +47,7 @@ export function openApiDocument (reports: Iterable<Report>, withKeys: boolean): 
       }
     }
   }
+  if (withKeys) paths['/links'] = LINKS
   return {
     openapi: '3.0.3',
     info: { title: 'Sluice', version: '1', description: 'Reports streamed out of PostgreSQL as NDJSON, CSV or JSON.' },
@@ -61,6 +63,28 @@ export function openApiDocument (reports: Iterable<Report>, withKeys: boolean): 
       ...(withKeys ? { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } } : {})
     },
     ...(withKeys ? { security: [{ apiKey: [] }] } : {})
+  }
+}
+
+const LINK_PARAMETERS = ['expires', 'key_id', 'signature'].map((name) => ({
+  name, in: 'query', schema: { type: 'string' }, description: 'A signed link\'s own (POST /links): with all three, no Authorization is needed'
+}))
+
+const LINKS = {
+  post: {
+    operationId: 'mint_link',
+    summary: 'A signed link to a report URL',
+    description: 'The link works without Authorization until it expires, with the rights of the key that minted it.',
+    requestBody: {
+      required: true,
+      content: { 'application/json': { schema: { type: 'object', required: ['path'], additionalProperties: false, properties: { path: { type: 'string', example: '/reports/orders.csv?status=paid' }, ttl: { type: 'integer', minimum: 1, maximum: 2_592_000, default: 3600 } } } } }
+    },
+    responses: {
+      201: { description: 'The link', content: { 'application/json': { schema: { type: 'object', properties: { url: { type: 'string' }, expires: { type: 'string', format: 'date-time' } } } } } },
+      400: { description: 'A bad path or ttl', content: { 'application/json': { schema: ERROR } } },
+      401: { description: ERRORS[401], content: { 'application/json': { schema: ERROR } } },
+      403: { description: 'The API key may not read this report', content: { 'application/json': { schema: ERROR } } }
+    }
   }
 }
 

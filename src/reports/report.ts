@@ -38,7 +38,7 @@ export interface Report extends ReportDefinition {
 }
 
 /** Query parameters of the streaming endpoint itself; no report may declare these. */
-export const RESERVED_PARAMS = ['format', 'limit', 'after', 'download', 'header', 'bom', 'delimiter'] as const
+export const RESERVED_PARAMS = ['format', 'limit', 'after', 'download', 'header', 'bom', 'delimiter', 'expires', 'key_id', 'signature'] as const
 
 /** For report modules: `export default defineReport({ ... })`, typed, with the defaults filled in. */
 export function defineReport (definition: Omit<ReportDefinition, 'strategy' | 'params' | 'required' | 'description'> & Partial<ReportDefinition>): ReportDefinition {

@@ -24,7 +24,11 @@ export function querySchema (report: Report): Record<string, unknown> {
       download: FLAG,
       header: FLAG,
       bom: FLAG,
-      delimiter: { type: 'string', enum: [',', ';', '|', 'tab'] }
+      delimiter: { type: 'string', enum: [',', ';', '|', 'tab'] },
+      // a signed link's own (src/auth/links.ts), checked before validation
+      expires: { type: 'string' },
+      key_id: { type: 'string' },
+      signature: { type: 'string' }
     }
   }
 }
