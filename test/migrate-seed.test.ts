@@ -8,6 +8,7 @@ import t, { type Test } from 'tap'
 import { migrateToLatest } from '../src/db/migrate.js'
 import { seedDemo } from '../src/db/seed.js'
 import { connect, testDatabaseUrl } from './helpers/db.js'
+import { waitFor } from './helpers/http.js'
 
 const ORDERS = 5000
 
@@ -117,9 +118,23 @@ async function freshDatabase (t: Test): Promise<Kysely<unknown>> {
   const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url.href, max: 2 }) }) })
   t.teardown(async () => {
     await db.destroy()
+    // pg-pool's end() resolves once its clients are told to end, not once their sessions are
+    // gone: a forced drop meanwhile terminates a session still saying goodbye, and its client
+    // reports the FATAL as an error
+    await waitFor(async () => (await sessionsOn(name)) === 0, { timeout: 5000, what: `the sessions on ${name} to end` })
     await admin(`drop database if exists ${name} with (force)`)
   })
   return db
+}
+
+async function sessionsOn (database: string): Promise<number> {
+  const client = await connect()
+  try {
+    const { rows } = await client.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where datname = $1', [database])
+    return rows[0]!.n
+  } finally {
+    await client.end()
+  }
 }
 
 async function admin (statement: string): Promise<void> {
