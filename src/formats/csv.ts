@@ -1,6 +1,7 @@
 // Byte for byte what `COPY (query) TO STDOUT WITH (FORMAT csv, HEADER, DELIMITER d)` writes, with
 // COPY's defaults otherwise (quote and escape '"', NULL as the empty string, '\n' line ends); see
 // CopyAttributeOutCSV in PostgreSQL's copyto.c. Works on the field bytes PostgreSQL sent.
+import { BACKSLASH, CR, DOT, LF, QUOTE } from './chars.js'
 import { int32 } from './out.js'
 import type { Column, CsvOptions, Encoder } from './types.js'
 
@@ -82,8 +83,3 @@ function csvField (text: string, delimiter: string, single: boolean): string {
 }
 
 const EMPTY = Buffer.alloc(0)
-const QUOTE = 34
-const LF = 10
-const CR = 13
-const BACKSLASH = 92
-const DOT = 46

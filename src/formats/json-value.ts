@@ -1,6 +1,7 @@
 // Raw PostgreSQL text -> the JSON text `row_to_json` would write for it, following
 // json_categorize_type and datum_to_json (src/backend/utils/adt/json.c, jsonfuncs.c). The test
 // compares every kind with `row_to_json` itself.
+import { BACKSLASH, BRACKET, CLOSE, MINUS, NINE, OPEN, PLUS, QUOTE, SPACE, ZERO } from './chars.js'
 import type { JsonKind } from './types.js'
 
 /** A value writer: raw text (`null` for SQL NULL) -> JSON text. Compile once per column, call per row. */
@@ -22,16 +23,6 @@ export function jsonValue (kind: JsonKind, text: string | null): string {
 
 type TextWriter = (text: string) => string
 
-const BACKSLASH = 92
-const QUOTE = 34
-const OPEN = 123 // '{'
-const CLOSE = 125 // '}'
-const BRACKET = 91 // '['
-const MINUS = 45
-const PLUS = 43
-const SPACE = 32
-const ZERO = 48
-const NINE = 57
 
 function textWriter (kind: JsonKind): TextWriter {
   switch (kind.kind) {

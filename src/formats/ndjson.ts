@@ -1,6 +1,7 @@
 // One JSON object per row, as `row_to_json` writes it (json_categorize_type and datum_to_json in
 // PostgreSQL's json.c), made from the field bytes PostgreSQL sent. The tests compare every kind
 // with `row_to_json` itself.
+import { BACKSLASH, CLOSE, COLON, CR, LF, MINUS, NINE, PLUS, QUOTE, SPACE, T, ZERO } from './chars.js'
 import { jsonWriter } from './json-value.js'
 import { int32, type Out } from './out.js'
 import type { Column, Encoder, JsonKind } from './types.js'
@@ -161,15 +162,3 @@ const ESCAPES: readonly Buffer[] = Array.from({ length: 128 }, (_, c) => {
 })
 
 const EMPTY = Buffer.alloc(0)
-const QUOTE = 34
-const BACKSLASH = 92
-const CLOSE = 125 // '}'
-const LF = 10
-const CR = 13
-const SPACE = 32
-const MINUS = 45
-const PLUS = 43
-const COLON = 58
-const ZERO = 48
-const NINE = 57
-const T = 84
