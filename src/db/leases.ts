@@ -60,9 +60,10 @@ export class Lease {
 
   /**
    * Runs one statement whose rows go to `sink` as the bytes PostgreSQL sent (src/db/rowtap.ts),
-   * never through pg's parser; resolves once the statement is complete.
+   * never through pg's parser; resolves once the statement is complete, with its columns and the
+   * number of rows the sink took.
    */
-  async queryInto (config: string | pg.QueryConfig, sink: RowSink): Promise<pg.FieldDef[]> {
+  async queryInto (config: string | pg.QueryConfig, sink: RowSink): Promise<{ fields: pg.FieldDef[], rows: number }> {
     const tap = rowTapOf(this.client)
     tap.capture(sink)
     let result: pg.QueryResult
@@ -79,7 +80,7 @@ export class Lease {
     if (result.rows.length !== 0 || (result.rowCount !== null && result.rowCount !== tap.captured)) {
       throw new Error(`the row tap took ${tap.captured} of the statement's ${result.rowCount ?? '?'} rows`)
     }
-    return result.fields
+    return { fields: result.fields, rows: tap.captured }
   }
 
   /** Commits (a read-only transaction: nothing to write) and returns the connection to the pool. */

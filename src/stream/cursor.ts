@@ -25,7 +25,9 @@ export async function * cursorSource (options: SourceOptions): AsyncGenerator<Bu
     const query = compileQuery(report, params, { after: bound, limit: Number.isFinite(most) ? most : null })
     await lease.query({ text: `declare sluice_rows no scroll cursor for ${query.sql}`, values: [...query.parameters] })
     yield * encodeRows(options, bound, async (want, _bound, sink) => {
-      checkShape(report, await lease.queryInto(`fetch ${want} from sluice_rows`, sink))
+      const { fields, rows } = await lease.queryInto(`fetch ${want} from sluice_rows`, sink)
+      checkShape(report, fields)
+      return rows
     })
     await lease.end()
   } finally {

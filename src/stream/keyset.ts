@@ -17,8 +17,10 @@ export function keysetSource (options: SourceOptions): AsyncGenerator<Buffer, vo
       if (first && bound !== null) await checkBound(lease, bound)
       first = false
       const page = compileQuery(report, params, { after: bound, limit: want })
-      checkShape(report, await lease.queryInto({ text: page.sql, values: [...page.parameters] }, sink))
+      const { fields, rows } = await lease.queryInto({ text: page.sql, values: [...page.parameters] }, sink)
+      checkShape(report, fields)
       await lease.end()
+      return rows
     } finally {
       lease.destroy()
     }

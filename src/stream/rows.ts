@@ -9,10 +9,10 @@ import type { SourceOptions } from './source.js'
 
 /**
  * Runs the query for up to `want` rows in key order following `bound`, the key of the last row
- * already sent (or the request's `after`, or null at the start), its DataRows going to `sink`.
- * Fewer rows than asked means the rows are done.
+ * already sent (or the request's `after`, or null at the start), its DataRows going to `sink`;
+ * resolves with the number of rows the query returned. Fewer than asked means the rows are done.
  */
-export type FetchRows = (want: number, bound: readonly KeyBound[] | null, sink: RowSink) => Promise<void>
+export type FetchRows = (want: number, bound: readonly KeyBound[] | null, sink: RowSink) => Promise<number>
 
 // A batch is sized to come out near this many bytes of output: small enough that memory stays
 // flat whatever the row width, large enough that per-batch round trips vanish. Chosen by
@@ -48,7 +48,7 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
     // the row past limit or max_rows, when asked for, only tells that there are more
     const batch = new Batch(encoder, report.columns.length, asked === remaining + 1 || asked === capRemaining + 1 ? asked - 1 : asked, size)
     if (head !== undefined) batch.out.write(head)
-    const done = fetch(asked, bound, batch).then(() => ({ batch, asked, remaining, capRemaining }))
+    const done = fetch(asked, bound, batch).then((seen) => ({ batch, seen, asked, remaining, capRemaining }))
     // a batch read ahead may fail while the last one is still being sent: handled where awaited
     done.catch(() => {})
     return done
@@ -58,10 +58,10 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
   let lastKey: string[] | undefined
   try {
     while (next !== undefined) {
-      const { batch, asked, remaining, capRemaining } = await next
+      const { batch, seen, asked, remaining, capRemaining } = await next
       next = undefined
       rows += batch.encoded
-      const full = batch.seen === asked
+      const full = seen === asked
       const endsAtLimit = full && asked === remaining + 1
       const endsAtCap = full && !endsAtLimit && asked === capRemaining + 1
       lastKey = batch.lastKey(report) ?? lastKey
@@ -92,6 +92,8 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
 
 interface Step {
   readonly batch: Batch
+  /** rows the query returned */
+  readonly seen: number
   readonly asked: number
   readonly remaining: number
   readonly capRemaining: number
@@ -100,8 +102,6 @@ interface Step {
 /** One batch's rows, encoded as they come off the socket into one chunk. */
 class Batch implements RowSink {
   readonly out: Out
-  /** rows the query returned */
-  seen = 0
   /** rows written to `out` */
   encoded = 0
   #encoder: Encoder
@@ -121,7 +121,6 @@ class Batch implements RowSink {
     // the encoders read as many fields as the report had at start; a row of another shape
     // (checkShape says which, once the statement is over) must not be read past its end
     if (((data[start]! << 8) | data[start + 1]!) !== this.#fields) throw new Error(`a row of ${(data[start]! << 8) | data[start + 1]!} fields, not the report's ${this.#fields}`)
-    this.seen++
     if (this.encoded === this.#take) return
     this.#encoder.row(this.out, data, start, end)
     this.encoded++

@@ -26,7 +26,6 @@ export interface SourceOptions {
 }
 
 export interface Progress {
-  readonly rows: number
   sent (rows: number, bytes: number): void
 }
 
