@@ -17,7 +17,7 @@ t.test('migrations apply once and the seed fills the demo schema', async t => {
   await migrateToLatest(db)
   await migrateToLatest(db)
   t.same(await column(db, sql`select name from kysely_migration order by name`),
-    ['2026-11-25T00-00-00_demo_schema'], 'the second run applies nothing')
+    ['2026-11-25T00-00-00_demo_schema', '2026-12-02T00-00-00_orders_updated_at'], 'the second run applies nothing')
   t.same(await column(db, sql`
     select table_name from information_schema.tables
     where table_schema = 'public' and table_name in ('customers', 'products', 'orders', 'order_items')
@@ -57,10 +57,46 @@ t.test('migrations apply once and the seed fills the demo schema', async t => {
     select (select count(*)::int from customers where name like '%,%"%"%') > 0 as name,
       (select count(*)::int from pg_constraint where conrelid = 'order_items'::regclass and contype = 'f') as fks,
       (select count(*)::int from pg_indexes where tablename = 'orders') as order_indexes
-  `), { name: true, fks: 2, order_indexes: 3 }, 'awkward names, and the keys and indexes are back after the load')
+  `), { name: true, fks: 2, order_indexes: 4 }, 'awkward names, and the keys and indexes are back after the load')
+  t.equal((await row(db, sql<{ wrong: number }>`
+    select count(*)::int as wrong from orders where updated_at is distinct from coalesce(shipped_at, created_at)
+  `)).wrong, 0, 'a seeded order was last changed when it shipped, or else when it was placed')
+
+  // the trigger is on again after the load: an insert and an update are dated by the transaction
+  await db.transaction().execute(async trx => {
+    const { rows: [touched] } = await sql<{ inserted: boolean, updated: boolean }>`
+      with ins as (
+        insert into orders (customer_id, amount, currency, updated_at) values (1, 1, 'EUR', '2000-01-01') returning updated_at
+      ), upd as (
+        update orders set note = 'changed' where id = 1 returning updated_at
+      )
+      select (select updated_at = now() from ins) as inserted, (select updated_at = now() from upd) as updated
+    `.execute(trx)
+    t.same(touched, { inserted: true, updated: true }, 'insert and update set updated_at to now(), whatever they wrote')
+    // leaves the seeded rows as they were, for the comparison below
+    throw new Rollback()
+  }).catch((error: unknown) => { if (!(error instanceof Rollback)) throw error })
 
   t.same(await seedDemo(db, { orders: ORDERS }), { seeded: false }, 'a second seed does nothing')
   t.same(await tableCounts(db), counts)
+})
+
+t.test('an already seeded database gains updated_at without a rewrite of orders', async t => {
+  const db = await freshDatabase(t)
+  const migrator = new Migrator({
+    db,
+    provider: new FileMigrationProvider({ fs, path, migrationFolder: fileURLToPath(new URL('../migrations', import.meta.url)) })
+  })
+  t.equal((await migrator.migrateTo('2026-11-25T00-00-00_demo_schema')).error, undefined)
+  await sql`insert into customers (name) values ('Ada')`.execute(db)
+  await sql`insert into orders (customer_id, amount, currency) select 1, g, 'EUR' from generate_series(1, 1000) g`.execute(db)
+  const before = await row(db, sql<{ file: string }>`select pg_relation_filenode('orders')::text as file`)
+  await migrateToLatest(db)
+  const after = await row(db, sql<{ file: string, dated: number }>`
+    select pg_relation_filenode('orders')::text as file, count(distinct updated_at)::int as dated from orders
+  `)
+  t.equal(after.file, before.file, 'the table kept its file: the column came from the catalog, not a rewrite')
+  t.equal(after.dated, 1, 'every existing order is dated the migration')
 })
 
 t.test('a failed migration is an error that names it', async t => {
@@ -145,6 +181,8 @@ async function admin (statement: string): Promise<void> {
     await client.end()
   }
 }
+
+class Rollback extends Error {}
 
 interface Counts { customers: number, products: number, orders: number, order_items: number }
 
