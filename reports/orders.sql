@@ -2,6 +2,9 @@
 title: Orders
 description: Every order, in id order.
 key: [id]
+# the newest change to any order (orders.updated_at, kept by a trigger): one step down its index.
+# A deleted order does not move it; a count(*) would see that, at 70 ms a poll on 1M orders.
+version: select max(updated_at) from orders
 */
 select id, customer_id, status, amount, currency, created_at, shipped_at, note, metadata
 from orders

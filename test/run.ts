@@ -22,7 +22,8 @@ try {
     console.log(`# tests run against ${redact(url)}`)
   } else {
     const dataDir = fileURLToPath(new URL(`../.data/test-${process.pid}-${randomBytes(3).toString('hex')}`, import.meta.url))
-    embedded = await startEmbedded({ dataDir, database: 'sluice_test', throwaway: true })
+    // pg_stat_statements, for the tests that show a statement did not run (it ships with the server)
+    embedded = await startEmbedded({ dataDir, database: 'sluice_test', throwaway: true, postgresFlags: ['-c', 'shared_preload_libraries=pg_stat_statements'] })
     url = embedded.url
     console.log('# tests run against a throwaway embedded PostgreSQL')
   }

@@ -14,6 +14,8 @@ export interface EmbeddedOptions {
   /** remove the data folder when stopped (tests) */
   readonly throwaway?: boolean
   readonly database: string
+  /** more `postgres` flags, e.g. ['-c', 'shared_preload_libraries=pg_stat_statements'] */
+  readonly postgresFlags?: readonly string[]
 }
 
 export interface EmbeddedServer {
@@ -55,7 +57,7 @@ export async function startEmbedded (options: EmbeddedOptions): Promise<Embedded
       createPostgresUser: asRoot,
       initdbFlags: ['--encoding=UTF8', '--locale=C.UTF-8'],
       // loopback only, and no Unix socket in /tmp to collide with another cluster's
-      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', ...(options.postgresFlags ?? [])],
       onLog: (line: string) => { log.push(line); if (log.length > 50) log.shift() },
       onError: (error: unknown) => { log.push(String(error)) }
     })

@@ -2,7 +2,8 @@ import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { resolveColumns } from '../db/types.js'
-import type { Leases } from '../db/leases.js'
+import type { Lease, Leases } from '../db/leases.js'
+import type { Column } from '../formats/types.js'
 import { RAW_TYPES } from '../db/pool.js'
 import { builder, compileQuery } from './compile.js'
 import { parseSqlReport } from './sql-file.js'
@@ -48,11 +49,27 @@ export async function loadReports (dir: string, leases: Leases): Promise<Map<str
   return reports
 }
 
+/** The one column a report's version query returns; planned with `limit 0`, as the report is. */
+async function versionShape (lease: Lease, version: NonNullable<ReportDefinition['version']>, params: ParamValues): Promise<Column> {
+  try {
+    const shape = builder.selectFrom(version(builder, params).as('v')).selectAll().limit(0).compile()
+    const { fields } = await lease.query({ text: shape.sql, values: [...shape.parameters], rowMode: 'array', types: RAW_TYPES })
+    if (fields.length !== 1) throw new Error(`must return exactly one column, not ${fields.length} (${fields.map((f) => f.name).join(', ')})`)
+    const [column] = await resolveColumns(lease.client, fields)
+    return column!
+  } catch (error) {
+    throw new Error(`version: ${(error as Error).message}`)
+  }
+}
+
 async function importReport (file: string): Promise<ReportDefinition> {
   const module = await import(pathToFileURL(file).href) as { default?: ReportDefinition }
   const definition = module.default
   if (definition === undefined || typeof definition.query !== 'function') {
     throw new Error('must export default defineReport({ ... })')
+  }
+  if (definition.version !== undefined && typeof definition.version !== 'function') {
+    throw new Error('version must be a function (db, params) => query, as query is')
   }
   return definition
 }
@@ -86,8 +103,9 @@ async function describe (name: string, file: string, definition: ReportDefinitio
     const after = keyIndexes.map((index) => ({ value: null, castType: columns[index]!.castType }))
     const page = compileQuery(definition, params, { after, limit: 0 })
     await lease.query({ text: `explain ${page.sql}`, values: [...page.parameters] })
+    const versionColumn = definition.version === undefined ? undefined : await versionShape(lease, definition.version, params)
     await lease.end()
-    return { ...definition, name, file, columns, keyIndexes }
+    return { ...definition, name, file, columns, keyIndexes, versionColumn }
   } finally {
     lease.destroy()
   }

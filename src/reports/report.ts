@@ -25,6 +25,12 @@ export interface ReportDefinition {
   readonly required: readonly string[]
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly query: (db: Kysely<any>, params: ParamValues) => ReportQuery
+  /**
+   * Optional: one query of one value that changes whenever the rows do, with the same parameters
+   * as `query`; the report then answers with an ETag and 304s (API.md section 3)
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly version?: ((db: Kysely<any>, params: ParamValues) => ReportQuery) | undefined
 }
 
 /** A report checked against the database at start: its columns are learnt, not declared. */
@@ -35,6 +41,8 @@ export interface Report extends ReportDefinition {
   readonly columns: readonly Column[]
   /** positions of the key columns in a result row */
   readonly keyIndexes: readonly number[]
+  /** the one column `version` returns, learnt at start: a date or timestamp also gives Last-Modified */
+  readonly versionColumn?: Column | undefined
 }
 
 /** Query parameters of the streaming endpoint itself; no report may declare these. */

@@ -26,7 +26,25 @@ export function parseSqlReport (text: string): ReportDefinition {
     if (!names.includes(name)) throw new Error(`declares parameter "${name}" but never uses :${name}`)
   }
   const fragments = parts.map((part) => sql.raw(part))
-  return { ...definition, query: (_db, params) => bindPlaceholders(fragments, names, params) }
+  return { ...definition, query: (_db, params) => bindPlaceholders(fragments, names, params), version: readVersion(header as Record<string, unknown>, definition.params) }
+}
+
+/** The header's `version:`, a query of its own with the report's `:name` parameters as binds. */
+function readVersion (header: Record<string, unknown>, params: Readonly<Record<string, ParamSchema>>): ReportDefinition['version'] {
+  const { version } = header
+  if (version === undefined) return undefined
+  if (typeof version !== 'string' || version.trim() === '') throw new Error('header version must be one SELECT returning one value')
+  let split: { parts: string[], names: string[] }
+  try {
+    split = splitPlaceholders(version)
+  } catch (error) {
+    throw new Error(`header version ${(error as Error).message}`)
+  }
+  for (const name of split.names) {
+    if (!(name in params)) throw new Error(`header version uses :${name} but declares no parameter "${name}"`)
+  }
+  const fragments = split.parts.map((part) => sql.raw(part))
+  return (_db, values) => bindPlaceholders(fragments, split.names, values)
 }
 
 /**
@@ -96,9 +114,9 @@ function bindPlaceholders (fragments: RawBuilder<unknown>[], names: string[], pa
   return sql`(${sql.join(pieces, sql.raw(''))})`
 }
 
-const HEADER_FIELDS = new Set(['title', 'description', 'key', 'strategy', 'max_rows', 'params', 'required'])
+const HEADER_FIELDS = new Set(['title', 'description', 'key', 'strategy', 'max_rows', 'version', 'params', 'required'])
 
-function readHeader (header: unknown): Omit<ReportDefinition, 'query'> {
+function readHeader (header: unknown): Omit<ReportDefinition, 'query' | 'version'> {
   if (!isObject(header)) throw new Error('header must be a YAML mapping')
   for (const field of Object.keys(header)) {
     if (!HEADER_FIELDS.has(field)) throw new Error(`header has an unknown field "${field}"`)

@@ -15,9 +15,9 @@ import { checkBound, checkShape, startBound, type SourceOptions } from './source
  */
 export async function * cursorSource (options: SourceOptions): AsyncGenerator<Buffer, void, undefined> {
   const { leases, report, params, signal, limit } = options
-  const lease = await leases.acquire(signal)
+  const lease = options.snapshot ?? await leases.acquire(signal)
   try {
-    await lease.begin('repeatable read', options.idleTimeoutMs)
+    if (options.snapshot === undefined) await lease.begin('repeatable read', options.idleTimeoutMs)
     const bound = startBound(report, options.after)
     if (bound !== null) await checkBound(lease, bound)
     // one row past limit or max_rows, as the batches ask: PostgreSQL can then sort top-N only

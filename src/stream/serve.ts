@@ -1,13 +1,14 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { MAX_TIMER_MS, type Config } from '../config.js'
-import type { Leases } from '../db/leases.js'
-import { NotAcceptable, ServiceUnavailable, TooManyStreams } from '../errors.js'
+import type { Lease, Leases } from '../db/leases.js'
+import { ClientGone, NotAcceptable, ServiceUnavailable, TooManyStreams } from '../errors.js'
 import { createEncoder, contentTypes } from '../formats/index.js'
 import { FORMATS, negotiate } from '../formats/negotiate.js'
 import type { FormatName } from '../formats/types.js'
 import { compileQuery } from '../reports/compile.js'
 import type { ParamValues, Report } from '../reports/report.js'
 import type { Metrics } from '../plugins/metrics.js'
+import { notModified, revalidate, type Representation, type Revalidation } from './conditional.js'
 import { parseAfter, type AfterValue } from './keys.js'
 import { pump, type RunningStreams } from './pump.js'
 import { openSource, startBound } from './source.js'
@@ -84,9 +85,45 @@ export async function serveReport (streaming: Streaming, report: Report, request
     }
   }
   const controller = new AbortController()
+  // a versioned report: its version first, on a short lease, or for a cursor in the snapshot the
+  // cursor then reads (API.md section 3)
+  let validators: Readonly<Record<string, string>> = {}
+  let snapshot: Lease | undefined
+  if (report.version !== undefined) {
+    let revalidation: Revalidation
+    try {
+      const lease = await leases.acquire(AbortSignal.any([controller.signal, request.signal]))
+      try {
+        if (report.strategy === 'cursor') await lease.begin('repeatable read', idleTimeoutMs(config))
+        else await lease.begin()
+        revalidation = await revalidate(lease, request, representationOf(report, request, format, after, params))
+        if (report.strategy === 'cursor' && !revalidation.notModified) snapshot = lease
+        else await lease.end()
+      } finally {
+        if (snapshot === undefined) lease.destroy()
+      }
+    } catch (error) {
+      giveSlots(streaming, key)
+      // the client left while the version was read: nobody to answer, nothing went wrong
+      throw request.signal.aborted ? new ClientGone() : error
+    }
+    if (revalidation.notModified) {
+      giveSlots(streaming, key)
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9
+      const streamLabels = { ...labels, strategy: report.strategy, outcome: 'not_modified' }
+      metrics.ended.inc(streamLabels)
+      metrics.duration.observe(streamLabels, seconds)
+      request.log.info({ report: report.name, format, strategy: report.strategy, ms: Math.round(seconds * 1000), outcome: 'not_modified' }, 'not modified')
+      notModified(reply, revalidation)
+      await reply.send()
+      return
+    }
+    validators = revalidation.headers
+  }
   const source = openSource({
     leases,
-    idleTimeoutMs: Math.min(config.streamTimeoutMs + IDLE_MARGIN_MS, MAX_TIMER_MS),
+    idleTimeoutMs: idleTimeoutMs(config),
+    snapshot,
     report,
     params,
     after,
@@ -104,8 +141,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
   const give = (): void => {
     if (given) return
     given = true
-    streams.give()
-    if (key?.maxStreams !== undefined) streaming.keyStreams.give(key.id)
+    giveSlots(streaming, key)
   }
   try {
     await pump(reply, source, {
@@ -113,7 +149,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
       streamTimeoutMs: config.streamTimeoutMs,
       stallTimeoutMs: config.stallTimeoutMs,
       streams,
-      headers: disposition,
+      headers: { ...disposition, ...validators },
       onEnd: (outcome, error) => {
         give()
         const seconds = Number(process.hrtime.bigint() - started) / 1e9
@@ -134,8 +170,19 @@ export async function serveReport (streaming: Streaming, report: Report, request
     })
   } catch (error) {
     give()
+    // a snapshot the source never started on is still ours to give up (a no-op once it has)
+    snapshot?.destroy()
     throw error
   }
+}
+
+function giveSlots (streaming: Streaming, key: FastifyRequest['apiKey']): void {
+  streaming.streams.give()
+  if (key?.maxStreams !== undefined) streaming.keyStreams.give(key.id)
+}
+
+function idleTimeoutMs (config: Config): number {
+  return Math.min(config.streamTimeoutMs + IDLE_MARGIN_MS, MAX_TIMER_MS)
 }
 
 /**
@@ -143,7 +190,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
  * these parameters. Runs nothing but EXPLAIN.
  */
 export async function headReport (streaming: Streaming, report: Report, request: FastifyRequest, reply: FastifyReply, suffix: string | undefined): Promise<void> {
-  const { after, params, disposition } = readRequest(report, request, reply, suffix)
+  const { format, after, params, disposition } = readRequest(report, request, reply, suffix)
   reply.headers(disposition)
   const limit = (request.query as ReportQuery).limit ?? null
   const query = compileQuery(report, params, { after: startBound(report, after), limit })
@@ -154,6 +201,15 @@ export async function headReport (streaming: Streaming, report: Report, request:
     const lease = await streaming.leases.acquire()
     try {
       await lease.begin()
+      if (report.version !== undefined) {
+        const revalidation = await revalidate(lease, request, representationOf(report, request, format, after, params))
+        if (revalidation.notModified) {
+          await lease.end()
+          notModified(reply, revalidation)
+          return
+        }
+        reply.headers(revalidation.headers)
+      }
       const result = await lease.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>({ text: `explain (format json) ${query.sql}`, values: [...query.parameters] })
       await lease.end()
       reply.header('x-estimated-rows', String(result.rows[0]?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? 0))
@@ -162,6 +218,27 @@ export async function headReport (streaming: Streaming, report: Report, request:
     }
   } finally {
     streams.give()
+  }
+}
+
+/** What the bytes of this response depend on besides the rows (src/stream/conditional.ts). */
+function representationOf (report: Report, request: FastifyRequest, format: FormatName, after: AfterValue[] | null, params: ParamValues): Representation {
+  const query = request.query as ReportQuery
+  return {
+    report,
+    params,
+    format,
+    contentType: contentTypes[format],
+    options: {
+      limit: query.limit ?? null,
+      after,
+      header: query.header !== 0,
+      bom: query.bom === 1,
+      delimiter: DELIMITERS[query.delimiter ?? ','] ?? ',',
+      download: query.download === 1,
+      // the JSON format's `next`, when a limit may make one, is this URL's, host and query as sent
+      next: format === 'json' && query.limit !== undefined ? nextLink(request, '') : null
+    }
   }
 }
 

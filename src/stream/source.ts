@@ -11,6 +11,11 @@ export interface SourceOptions {
   readonly leases: Leases
   /** the cursor's server-side net: idle_in_transaction_session_timeout */
   readonly idleTimeoutMs: number
+  /**
+   * the cursor strategy's transaction, already begun (REPEATABLE READ) and its snapshot taken by
+   * the report's version query: the cursor reads the rows of that snapshot
+   */
+  readonly snapshot?: Lease | undefined
   readonly report: Report
   readonly params: ParamValues
   /** resume after this key (the `after` parameter, parsed) */
