@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import t from 'tap'
 import { Leases } from '../src/db/leases.js'
@@ -49,7 +50,14 @@ t.test('every kind of broken report stops the start with a message naming its fi
     ['bad_strategy.sql', '/*\ntitle: X\nkey: id\nstrategy: fastest\n*/ select id from orders', /strategy must be keyset or cursor/],
     ['composite.sql', '/*\ntitle: X\nkey: id\n*/ select id, o as whole from orders o', /composite/],
     ['writes.sql', '/*\ntitle: X\nkey: id\n*/ delete from orders returning id', /one SELECT/],
-    ['bad name.sql', GOOD, /report names may hold only/]
+    ['bad name.sql', GOOD, /report names may hold only/],
+    ['version_broken.sql', '/*\ntitle: X\nkey: id\nversion: select max(nope) from orders\n*/ select id from orders', /version: column "nope" does not exist/],
+    ['version_two.sql', '/*\ntitle: X\nkey: id\nversion: select max(updated_at), count(*) from orders\n*/ select id from orders', /version: must return exactly one column, not 2 \(max, count\)/],
+    ['version_none.sql', '/*\ntitle: X\nkey: id\nversion: select from orders\n*/ select id from orders', /version: must return exactly one column, not 0/],
+    ['version_param.sql', '/*\ntitle: X\nkey: id\nversion: select max(id) from orders where id > :n\n*/ select id from orders', /header version uses :n but declares no parameter "n"/],
+    ['version_writes.sql', '/*\ntitle: X\nkey: id\nversion: delete from orders returning id\n*/ select id from orders', /header version must be one SELECT/],
+    ['version_two_statements.sql', '/*\ntitle: X\nkey: id\nversion: select 1; select 2\n*/ select id from orders', /header version must hold exactly one statement/],
+    ['version_empty.sql', '/*\ntitle: X\nkey: id\nversion: 3\n*/ select id from orders', /header version must be one SELECT returning one value/]
   ]
   for (const [file, text, message] of cases) {
     const dir = await mkdtemp(path.join(tmpdir(), 'sluice-reports-'))
@@ -61,6 +69,9 @@ t.test('every kind of broken report stops the start with a message naming its fi
     t.match((error as Error).message, message, file)
     t.ok((error as Error).message.startsWith(path.join(dir, file) + ': '), `the message names ${file}`)
   }
+  const modules = await moduleFolder(t)
+  await writeFile(path.join(modules, 'version_text.js'), "export default { title: 'X', description: '', key: ['id'], strategy: 'keyset', params: {}, required: [], query: (db) => db.selectFrom('orders').select('id'), version: 'select 1' }\n")
+  await t.rejects(loadReports(modules, new Leases(pool, settings)), { message: `${path.join(modules, 'version_text.js')}: version must be a function (db, params) => query, as query is` })
   t.equal(pool.totalCount, pool.idleCount, 'checking reports leaves no connection out')
 })
 
@@ -71,9 +82,19 @@ t.test('a folder of good reports loads, SQL and TypeScript alike', async (t) => 
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   await writeFile(path.join(dir, 'good.sql'), GOOD)
   await writeFile(path.join(dir, 'README.md'), 'not a report')
+  await writeFile(path.join(dir, 'versioned.sql'), '/*\ntitle: V\nkey: id\nparams:\n  s: { type: string, default: paid }\nversion: select max(updated_at) from orders where status = :s::order_status\n*/\nselect id from orders where status = :s::order_status\n')
   const reports = await loadReports(dir, new Leases(pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000 }))
-  t.same([...reports.keys()], ['good'])
+  t.same([...reports.keys()], ['good', 'versioned'])
   t.same(reports.get('good')?.columns.map((c) => [c.name, c.type]), [['id', 'bigint'], ['status', 'order_status']])
+  t.equal(reports.get('good')?.versionColumn, undefined, 'no version: none learnt')
+  t.match(reports.get('versioned')?.versionColumn, { name: 'max', type: 'timestamp with time zone' }, "a SQL file's version, its column learnt")
+  const modules = await moduleFolder(t)
+  await writeFile(path.join(modules, 'versioned_module.js'), `export default { title: 'M', description: '', key: ['id'], strategy: 'keyset', params: {}, required: [],
+  query: (db) => db.selectFrom('customers').select('id'),
+  version: (db) => db.selectFrom('customers').select((eb) => eb.fn.countAll().as('n')) }
+`)
+  const fromModule = await loadReports(modules, new Leases(pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000 }))
+  t.match(fromModule.get('versioned_module')?.versionColumn, { name: 'n', type: 'bigint' }, "a module's version, its column learnt")
   await t.rejects(loadReports(path.join(dir, 'missing'), new Leases(pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000 })), /cannot read the reports folder/)
 })
 
@@ -95,6 +116,15 @@ t.test('the process refuses to start on a bad report or bad configuration, with 
   t.equal(badKeys.code, 1)
   t.equal(badKeys.stderr.trim(), `sluice: API_KEYS_FILE ${keys}: key 1 ("bi"): sha256 must be the 64 hex digits of the key's SHA-256`)
 })
+
+/** A folder for report modules inside the checkout, where `export default` is ESM (package.json) and imports resolve. */
+async function moduleFolder (t: { teardown (fn: () => unknown): void }): Promise<string> {
+  const data = fileURLToPath(new URL('../.data/', import.meta.url))
+  await mkdir(data, { recursive: true })
+  const dir = await mkdtemp(path.join(data, 'reports-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
 
 async function run (env: Record<string, string>): Promise<{ code: number | null, stderr: string }> {
   const child = spawn(process.execPath, [SERVER_ENTRY], {
