@@ -294,3 +294,18 @@ t.test('a version query that times out is a 504, and gives back what it took', a
   t.equal(app.streaming.streams.active, 0)
   await waitFor(() => poolWhole(app.pool), { timeout: 2000, what: 'the pool to be whole' })
 })
+
+t.test('the OpenAPI document shows ETag and 304 for versioned reports only', async (t) => {
+  const { app } = await buildTestApp(t, { reportsDir: dir })
+  interface Get { parameters: Array<{ name: string, in: string }>, responses: Record<string, { headers?: Record<string, unknown> }> }
+  const paths = (await app.inject('/openapi.json')).json().paths as Record<string, { get: Get }>
+  const items = paths['/reports/items']!.get
+  t.ok(items.responses['304'], 'items: a 304 response')
+  t.same(Object.keys(items.responses['200']!.headers ?? {}), ['ETag', 'Last-Modified', 'Cache-Control'])
+  t.same(items.parameters.filter((p) => p.in === 'header').map((p) => p.name), ['If-None-Match', 'If-Modified-Since'])
+  t.same(Object.keys(paths['/reports/items_count']!.get.responses['304']!.headers ?? {}), ['ETag', 'Cache-Control'], 'a count: no Last-Modified')
+  const plain = paths['/reports/items_plain']!.get
+  t.equal(plain.responses['304'], undefined, 'no version: no 304')
+  t.equal(plain.responses['200']!.headers, undefined)
+  t.same(plain.parameters.filter((p) => p.in === 'header'), [])
+})

@@ -29,7 +29,8 @@ export function openApiDocument (reports: Iterable<Report>, withKeys: boolean): 
             schema
           })),
           ...reservedParameters(report),
-          ...(withKeys ? LINK_PARAMETERS : [])
+          ...(withKeys ? LINK_PARAMETERS : []),
+          ...(report.version === undefined ? [] : CONDITIONAL_PARAMETERS)
         ],
         responses: {
           200: {
@@ -38,8 +39,10 @@ export function openApiDocument (reports: Iterable<Report>, withKeys: boolean): 
               'application/x-ndjson': { schema: { type: 'string' } },
               'text/csv': { schema: { type: 'string' } },
               'application/json': { schema: { type: 'object', properties: { rows: { type: 'array', items: { type: 'object' } }, next: { type: 'string', nullable: true } } } }
-            }
+            },
+            ...(report.version === undefined ? {} : { headers: validatorHeaders(report) })
           },
+          ...(report.version === undefined ? {} : { 304: { description: 'Not Modified: the copy If-None-Match or If-Modified-Since names is current; no body, and the report did not run', headers: validatorHeaders(report) } }),
           ...Object.fromEntries(Object.entries(ERRORS)
             .filter(([code]) => withKeys || !['401', '403', '429'].includes(code))
             .map(([code, description]) => [code, { description, content: { 'application/json': { schema: ERROR } } }]))
@@ -85,6 +88,21 @@ const LINKS = {
       401: { description: ERRORS[401], content: { 'application/json': { schema: ERROR } } },
       403: { description: 'The API key may not read this report', content: { 'application/json': { schema: ERROR } } }
     }
+  }
+}
+
+// a versioned report's (API.md section 3, "Conditional requests")
+const CONDITIONAL_PARAMETERS = [
+  { name: 'If-None-Match', in: 'header', schema: { type: 'string' }, description: 'ETags of copies the client holds (or *): 304 when one is current' },
+  { name: 'If-Modified-Since', in: 'header', schema: { type: 'string' }, description: 'Without If-None-Match: 304 when the report has not changed since (Last-Modified)' }
+]
+
+function validatorHeaders (report: Report): Record<string, unknown> {
+  const dated = report.versionColumn?.json.kind === 'date' || report.versionColumn?.json.kind === 'timestamp'
+  return {
+    ETag: { schema: { type: 'string' }, description: 'Strong: changes with the report\'s version, its parameters and options, the format and the content-coding' },
+    ...(dated ? { 'Last-Modified': { schema: { type: 'string' }, description: 'The version, a date or timestamp, to the second' } } : {}),
+    'Cache-Control': { schema: { type: 'string', enum: ['private, no-cache'] }, description: 'Keep it, but ask again with If-None-Match before using it' }
   }
 }
 
