@@ -78,7 +78,7 @@ t.test('a versioned report: one strong tag for one request, Last-Modified, priva
   const first = await ask(app, '/reports/items')
   const second = await ask(app, '/reports/items')
   t.equal(first.status, 200)
-  t.match(first.headers.etag, /^"[A-Za-z0-9_-]{22}"$/, 'a strong tag (no W/)')
+  t.match(first.headers.etag, /^"[0-9a-f]{32}"$/, 'a strong tag (no W/)')
   t.equal(second.headers.etag, first.headers.etag, 'the same request, the same tag')
   t.ok(second.body.equals(first.body) && first.body.length > 0, 'and the same bytes')
   t.equal(first.headers['cache-control'], 'private, no-cache')
@@ -91,7 +91,7 @@ t.test('a versioned report: one strong tag for one request, Last-Modified, priva
   t.equal(head.headers['last-modified'], first.headers['last-modified'], 'HEAD: the same Last-Modified')
 
   const counted = await ask(app, '/reports/items_count')
-  t.match(counted.headers.etag, /^"[A-Za-z0-9_-]{22}"$/)
+  t.match(counted.headers.etag, /^"[0-9a-f]{32}"$/)
   t.equal(counted.headers['last-modified'], undefined, 'a version that is no date or timestamp: no Last-Modified')
   const plain = await ask(app, '/reports/items_plain', { 'if-none-match': '*' })
   t.equal(plain.status, 200, 'a report without version never answers 304')

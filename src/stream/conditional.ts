@@ -90,8 +90,9 @@ function entityTag (representation: Representation, version: string | null): str
   const sql = compileQuery(report, params, { after: null, limit: null }).sql
   const columns = report.columns.map((column) => [column.name, column.type])
   const hash = createHash('sha256').update(JSON.stringify([report.name, sql, columns, params, format, options, version]))
-  // 128 bits: a collision would hand someone a stale copy, and this is far past that
-  return hash.digest('base64url').slice(0, 22)
+  // 128 bits: a collision would hand someone a stale copy, and this is far past that. Hex, so
+  // that the coding's `-gzip` is the only dash in a tag
+  return hash.digest('hex').slice(0, 32)
 }
 
 /**
