@@ -44,7 +44,10 @@ const dir = await reportsFolder(t, {
   'items_count.sql': report('keyset', 'version: select count(*) from ' + items + ' where id > :min'),
   'items_plain.sql': report('keyset', ''),
   // the version sleeps, so a test can commit a change while it runs
-  'items_slow.sql': report('cursor', `version: select max(updated_at) from ${items}, pg_sleep(0.5) where id > :min`)
+  'items_slow.sql': report('cursor', `version: select max(updated_at) from ${items}, pg_sleep(0.5) where id > :min`),
+  // far longer than a test waits: only a cancel ends it in time
+  'items_sleepy.sql': report('keyset', `version: select max(updated_at) from ${items}, pg_sleep(20) where id > :min`),
+  'items_sleepy_cursor.sql': report('cursor', `version: select max(updated_at) from ${items}, pg_sleep(20) where id > :min`)
 })
 
 const statsUsable = await client.query('create extension if not exists pg_stat_statements')
@@ -308,4 +311,16 @@ t.test('the OpenAPI document shows ETag and 304 for versioned reports only', asy
   t.equal(plain.responses['304'], undefined, 'no version: no 304')
   t.equal(plain.responses['200']!.headers, undefined)
   t.same(plain.parameters.filter((p) => p.in === 'header'), [])
+})
+
+t.test('a client that leaves while the version query runs: it is cancelled, and everything is given back', async (t) => {
+  const { app, url, applicationName } = await listenTestApp(t, { reportsDir: dir })
+  for (const name of ['items_sleepy', 'items_sleepy_cursor.csv']) {
+    const running = waitFor(async () => (await busySessions(client, applicationName)).some((s) => s.query.includes('pg_sleep')), { timeout: 5000, what: 'the version query to run' })
+    const res = await get(`${url}/reports/${name}`, { until: running })
+    t.equal(res.status, 0, `${name}: left before any answer`)
+    await waitFor(async () => (await busySessions(client, applicationName)).length === 0, { timeout: 2000, what: 'the version query to be cancelled' })
+    await waitFor(() => poolWhole(app.pool) && app.streaming.streams.active === 0, { timeout: 2000, what: 'the lease and the stream slot to be back' })
+    t.pass(`${name}: the version query was cancelled, its lease and slot are back`)
+  }
 })

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import zlib from 'node:zlib'
 import negotiate from '@fastify/accept-negotiator'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Lease } from '../db/leases.js'
+import type { Lease, Leases } from '../db/leases.js'
 import { RAW_TYPES } from '../db/pool.js'
 import type { FormatName } from '../formats/types.js'
 import { builder, compileQuery } from '../reports/compile.js'
@@ -31,6 +31,27 @@ export interface Revalidation {
   readonly headers: Readonly<Record<string, string>>
   /** If-None-Match or If-Modified-Since says the client has this representation: 304 */
   readonly notModified: boolean
+}
+
+/**
+ * A GET of a versioned report: the version query on a lease of its own, given back at once for a
+ * keyset report; for a cursor report in the REPEATABLE READ transaction the cursor goes on in
+ * (`snapshot`), unless the answer is a 304.
+ */
+export async function versionFirst (leases: Leases, signal: AbortSignal, request: FastifyRequest, representation: Representation, idleTimeoutMs: number): Promise<{ revalidation: Revalidation, snapshot: Lease | undefined }> {
+  const cursor = representation.report.strategy === 'cursor'
+  const lease = await leases.acquire(signal)
+  let snapshot: Lease | undefined
+  try {
+    if (cursor) await lease.begin('repeatable read', idleTimeoutMs)
+    else await lease.begin()
+    const revalidation = await revalidate(lease, request, representation)
+    if (cursor && !revalidation.notModified) snapshot = lease
+    else await lease.end()
+    return { revalidation, snapshot }
+  } finally {
+    if (snapshot === undefined) lease.destroy()
+  }
 }
 
 /**

@@ -8,7 +8,7 @@ import type { FormatName } from '../formats/types.js'
 import { compileQuery } from '../reports/compile.js'
 import type { ParamValues, Report } from '../reports/report.js'
 import type { Metrics } from '../plugins/metrics.js'
-import { notModified, revalidate, type Representation, type Revalidation } from './conditional.js'
+import { notModified, revalidate, versionFirst, type Representation, type Revalidation } from './conditional.js'
 import { parseAfter, type AfterValue } from './keys.js'
 import { pump, type RunningStreams } from './pump.js'
 import { openSource, startBound } from './source.js'
@@ -90,23 +90,17 @@ export async function serveReport (streaming: Streaming, report: Report, request
   let validators: Readonly<Record<string, string>> = {}
   let snapshot: Lease | undefined
   if (report.version !== undefined) {
-    let revalidation: Revalidation
+    let checked: { revalidation: Revalidation, snapshot: Lease | undefined }
     try {
-      const lease = await leases.acquire(AbortSignal.any([controller.signal, request.signal]))
-      try {
-        if (report.strategy === 'cursor') await lease.begin('repeatable read', idleTimeoutMs(config))
-        else await lease.begin()
-        revalidation = await revalidate(lease, request, representationOf(report, request, format, after, params))
-        if (report.strategy === 'cursor' && !revalidation.notModified) snapshot = lease
-        else await lease.end()
-      } finally {
-        if (snapshot === undefined) lease.destroy()
-      }
+      const signal = AbortSignal.any([controller.signal, request.signal])
+      checked = await versionFirst(leases, signal, request, representationOf(report, request, format, after, params), idleTimeoutMs(config))
     } catch (error) {
       giveSlots(streaming, key)
       // the client left while the version was read: nobody to answer, nothing went wrong
       throw request.signal.aborted ? new ClientGone() : error
     }
+    const { revalidation } = checked
+    snapshot = checked.snapshot
     if (revalidation.notModified) {
       giveSlots(streaming, key)
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
