@@ -32,7 +32,7 @@ t.test('placeholders are found outside strings, identifiers, comments, dollar qu
 t.test('every kind of broken report stops the start with a message naming its file', async (t) => {
   const pool = new pg.Pool({ connectionString: testDatabaseUrl(), max: 2 })
   t.teardown(() => pool.end())
-  const settings = { statementTimeoutMs: 5000, leaseTimeoutMs: 2000 }
+  const settings = { statementTimeoutMs: 5000, leaseTimeoutMs: 2000, stallTimeoutMs: 5000 }
   const cases: Array<[string, string, RegExp]> = [
     ['no_header.sql', 'select 1 as id', /must start with a \/\* \.\.\. \*\/ block comment/],
     ['bad_yaml.sql', '/*\ntitle: [unclosed\n*/ select 1 as id', /header is not valid YAML/],
@@ -71,10 +71,10 @@ t.test('a folder of good reports loads, SQL and TypeScript alike', async (t) => 
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   await writeFile(path.join(dir, 'good.sql'), GOOD)
   await writeFile(path.join(dir, 'README.md'), 'not a report')
-  const reports = await loadReports(dir, new Leases(pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000 }))
+  const reports = await loadReports(dir, new Leases(pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000, stallTimeoutMs: 5000 }))
   t.same([...reports.keys()], ['good'])
   t.same(reports.get('good')?.columns.map((c) => [c.name, c.type]), [['id', 'bigint'], ['status', 'order_status']])
-  await t.rejects(loadReports(path.join(dir, 'missing'), new Leases(pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000 })), /cannot read the reports folder/)
+  await t.rejects(loadReports(path.join(dir, 'missing'), new Leases(pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000, stallTimeoutMs: 5000 })), /cannot read the reports folder/)
 })
 
 t.test('the process refuses to start on a bad report or bad configuration, with one line', async (t) => {

@@ -8,7 +8,16 @@ export interface LeaseSettings {
   readonly statementTimeoutMs: number
   /** how long to wait for a connection before the request is refused */
   readonly leaseTimeoutMs: number
+  /** STALL_TIMEOUT_MS: bounds the grace a silent database gets past statement_timeout */
+  readonly stallTimeoutMs: number
 }
+
+// statement_timeout is enforced by the server, so it cannot end a statement whose answer never
+// arrives: a network path gone silent (a dead NAT entry, a firewall dropping packets, a host
+// frozen) leaves the socket waiting for as long as the kernel retransmits, minutes. Past the
+// statement timeout and this much more (the server's cancel and its error on their way back),
+// the connection is given up from our side.
+const MAX_ANSWER_GRACE_MS = 5000
 
 /**
  * A connection checked out for one owner (a request, or one page of it). One release path:
@@ -21,6 +30,7 @@ export class Lease {
   #signal: AbortSignal | undefined
   #busy = false
   #ended = false
+  #silence: Error | undefined
   #onAbort = (): void => { this.destroy(new Error('request aborted')) }
   #onError = (): void => { this.destroy() }
 
@@ -49,13 +59,30 @@ export class Lease {
 
   /** Runs one statement; an abort of the owner while it runs cancels it on the server. */
   async query<R extends pg.QueryResultRow = pg.QueryResultRow> (config: string | pg.QueryConfig | pg.QueryArrayConfig): Promise<pg.QueryResult<R>> {
-    if (this.#ended) throw new Error('lease already ended')
+    if (this.#ended) throw this.#silence ?? new Error('lease already ended')
     this.#busy = true
+    const { statementTimeoutMs, stallTimeoutMs } = this.#settings
+    const answerMs = statementTimeoutMs + Math.min(stallTimeoutMs, MAX_ANSWER_GRACE_MS)
+    const timer = setTimeout(() => { this.#silent(answerMs) }, answerMs)
     try {
       return await this.client.query(config as pg.QueryConfig) as pg.QueryResult<R>
+    } catch (error) {
+      throw this.#silence ?? error
     } finally {
+      clearTimeout(timer)
       this.#busy = false
     }
+  }
+
+  /**
+   * The database said nothing for longer than any statement may run: the path to it is gone.
+   * Destroying pg's socket fails the pending query at once (with the reason recorded here)
+   * instead of when the kernel gives up retransmitting.
+   */
+  #silent (answerMs: number): void {
+    this.#silence = new Error(`the database did not answer within ${answerMs} ms (STATEMENT_TIMEOUT_MS and a grace): connection given up`)
+    this.destroy(this.#silence)
+    ;(this.client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy()
   }
 
   /**
