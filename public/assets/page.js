@@ -284,8 +284,9 @@ async function showPreview (report, section, form, signal) {
   section.setAttribute('aria-busy', 'true')
   clearErrors(form)
   const query = queryOf(form)
-  const limit = Number(query.get('limit'))
-  if (!(limit > 0 && limit < PREVIEW_ROWS)) query.set('limit', String(PREVIEW_ROWS))
+  // the first rows only, however many the form asks for; a limit the server refuses is sent as
+  // it is, so that its message comes back
+  if (!query.has('limit') || Number(query.get('limit')) > PREVIEW_ROWS) query.set('limit', String(PREVIEW_ROWS))
   const path = `/reports/${encodeURIComponent(report.name)}`
   const estimateQuery = queryOf(form)
   const [rows, head] = await Promise.all([
@@ -320,19 +321,23 @@ async function showPreview (report, section, form, signal) {
 function previewTable (report, rows) {
   const scroll = el('div', { className: 'scroll', tabIndex: 0 })
   const table = el('table', {},
-    el('thead', {}, el('tr', {}, ...report.columns.map((column) => el('th', { scope: 'col', title: column.type }, column.name)))),
-    el('tbody', {}, ...rows.map((row) => el('tr', {}, ...report.columns.map((column) => cell(row[column.name]))))))
+    el('thead', {}, el('tr', {}, ...report.columns.map((column) => el('th', { scope: 'col', title: column.type, className: alignOf(column) }, column.name)))),
+    el('tbody', {}, ...rows.map((row) => el('tr', {}, ...report.columns.map((column) => cell(row[column.name], alignOf(column)))))))
   // the stable hook is the table itself; the wrapper only scrolls it on a narrow screen
   scroll.append(table)
   return scroll
 }
 
-function cell (value) {
+/** Numbers right-aligned, by the column's PostgreSQL type (a text of digits stays text). */
+function alignOf (column) {
+  return /^(smallint|integer|bigint|numeric|real|double precision|int[248]|float[48])\b/.test(column.type) ? 'number' : ''
+}
+
+function cell (value, className) {
   if (value === null || value === undefined) return el('td', { className: 'null' })
   const text = typeof value === 'object' ? JSON.stringify(value) : String(value)
-  const td = el('td', {}, text)
+  const td = el('td', { className }, text)
   if (text.length > 40) td.title = text
-  if (typeof value === 'number' || /^-?\d+(\.\d+)?$/.test(text)) td.className = 'number'
   return td
 }
 
