@@ -126,7 +126,8 @@ async function run (): Promise<void> {
   t.test('with keys: the key asked once and kept in the tab, downloads through signed links', async (t) => {
     const key = randomBytes(24).toString('base64url')
     const keysFile = path.join(work, 'keys.json')
-    await writeFile(keysFile, JSON.stringify([{ id: 'page', sha256: createHash('sha256').update(key).digest('hex'), reports: ['orders*'] }]))
+    // a key that fixes a parameter, as a tenant's would: it reads only the reports that declare it
+    await writeFile(keysFile, JSON.stringify([{ id: 'page', sha256: createHash('sha256').update(key).digest('hex'), reports: ['orders*'], params: { status: 'shipped' } }]))
     const { url } = await listenTestApp(t, { apiKeysFile: keysFile })
     const { context, page, seen } = await open(t, browser, url, DESKTOP)
     const bearer = { authorization: `Bearer ${key}` }
@@ -150,9 +151,21 @@ async function run (): Promise<void> {
     t.equal(await page.evaluate('localStorage.length'), 0, 'nothing in localStorage')
     t.same(await context.cookies(), [], 'no cookie')
 
+    t.same(listed.map((report) => report.name), [REPORT], 'which is the one report that declares the fixed parameter')
+
+    // the key's fixed parameter asked with another value: the server's 403, next to its field
     const section = page.locator(`#report-${REPORT}`)
+    await section.locator('select[name="status"]').selectOption('paid')
+    await page.locator(`#report-${REPORT}[aria-busy="false"]`).waitFor()
+    const refused = await fetch(`${url}/reports/${REPORT}.json?status=paid&limit=20`, { headers: bearer })
+    t.equal(refused.status, 403)
+    const message = ((await refused.json()) as { message: string }).message
+    const statusField = section.locator('.field', { has: page.locator('select[name="status"]') })
+    t.equal(await statusField.locator('.field-error').textContent(), message, `"${message}" next to the status field`)
+
     await section.locator('select[name="status"]').selectOption('shipped')
     await page.locator(`#report-${REPORT}[aria-busy="false"]`).waitFor()
+    t.equal(await statusField.locator('.field-error').textContent(), '')
     const api = await (await fetch(`${url}/reports/${REPORT}.json?status=shipped&limit=20`, { headers: bearer })).json() as { rows: Row[] }
     await samePreview(t, page, REPORT, listed.find((report) => report.name === REPORT)!.columns.map((column) => column.name), api.rows)
 

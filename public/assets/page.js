@@ -163,7 +163,8 @@ function reportSection (report) {
   form.addEventListener('change', refresh)
   form.addEventListener('input', () => updateLinks(report, section, form))
   updateLinks(report, section, form)
-  if ([...required].every((name) => form.elements[name]?.value !== '')) refresh()
+  // namedItem, not elements[name]: a parameter may be called `length` or `item`
+  if ([...required].every((name) => form.elements.namedItem(name)?.value !== '')) refresh()
   else setStatus(section, `Fill in ${[...required].join(', ')} to see a preview.`)
   return section
 }
@@ -370,7 +371,7 @@ function showError (section, form, status, message) {
     askKey(`The key was refused (401): ${message}`)
   }
   const name = /parameter "([^"]+)"/.exec(message)?.[1]
-  const input = name === undefined ? undefined : form.elements[name]
+  const input = name === undefined ? null : form.elements.namedItem(name)
   if (input instanceof HTMLElement && input.name === name) {
     input.setAttribute('aria-invalid', 'true')
     document.getElementById(`${input.id}-error`).textContent = message
