@@ -10,7 +10,7 @@ export default tseslint.config(
     files: ['public/**/*.js'],
     languageOptions: {
       sourceType: 'script',
-      globals: Object.fromEntries(['window', 'document', 'location', 'fetch', 'sessionStorage', 'URL', 'URLSearchParams', 'AbortController', 'HTMLElement'].map((name) => [name, 'readonly']))
+      globals: Object.fromEntries(['window', 'document', 'location', 'fetch', 'sessionStorage', 'URL', 'URLSearchParams', 'AbortController', 'HTMLElement', 'IntersectionObserver'].map((name) => [name, 'readonly']))
     }
   },
   {

@@ -119,6 +119,7 @@ async function run (): Promise<void> {
     await page.goto(`${url}/docs`)
     await page.locator('.opblock').first().waitFor()
     t.equal(await page.locator('.opblock').count(), listed.length, '/docs shows one operation per report')
+    await page.screenshot({ path: path.join(ARTIFACTS, 'docs-phone.png') })
     await context.close()
     onlySluice(t, seen, url)
   })

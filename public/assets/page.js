@@ -164,9 +164,29 @@ function reportSection (report) {
   form.addEventListener('input', () => updateLinks(report, section, form))
   updateLinks(report, section, form)
   // namedItem, not elements[name]: a parameter may be called `length` or `item`
-  if ([...required].every((name) => form.elements.namedItem(name)?.value !== '')) refresh()
-  else setStatus(section, `Fill in ${[...required].join(', ')} to see a preview.`)
+  if ([...required].every((name) => form.elements.namedItem(name)?.value !== '')) {
+    setStatus(section, 'The preview loads when the report comes into view.')
+    whenSeen(section, () => { if (current === undefined) refresh() })
+  } else {
+    setStatus(section, `Fill in ${[...required].join(', ')} to see a preview.`)
+  }
   return section
+}
+
+// A preview runs the report's query (a cursor report's whole sort or aggregate): only for the
+// reports the person scrolls to, not for every report of a long list at once
+const seen = new WeakMap()
+const observer = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    if (!entry.isIntersecting) continue
+    observer.unobserve(entry.target)
+    seen.get(entry.target)?.()
+  }
+}, { rootMargin: '200px' })
+
+function whenSeen (element, callback) {
+  seen.set(element, callback)
+  observer.observe(element)
 }
 
 /** One form field from a parameter's JSON Schema; its name is the parameter's (API.md section 8). */
