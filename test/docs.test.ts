@@ -58,7 +58,7 @@ t.test('without keys: the pages and their assets from Sluice, a valid OpenAPI 3.
   t.match(docs, /swagger-ui-bundle\.js/, '/docs is Swagger UI')
   const bundle = await app.inject('/docs/ui/swagger-ui-bundle.js')
   t.match(bundle.body, /SwaggerUIBundle/, 'the bundle is the installed swagger-ui-dist')
-  for (const other of ['/docs/ui/index.html', '/docs/ui/swagger-initializer.js', '/docs/ui/package.json', '/assets/../src/app.ts', '/assets/%2e%2e/package.json']) {
+  for (const other of ['/docs/ui/index.html', '/docs/ui/swagger-initializer.js', '/docs/ui/package.json', '/assets/../src/app.ts', '/assets/%2e%2e/package.json', '/docs/ui/', '/assets/nope.js']) {
     t.equal((await app.inject(other)).statusCode, 404, `${other} is not served`)
   }
 

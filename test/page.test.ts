@@ -129,7 +129,7 @@ async function run (): Promise<void> {
     const keysFile = path.join(work, 'keys.json')
     // a key that fixes a parameter, as a tenant's would: it reads only the reports that declare it
     await writeFile(keysFile, JSON.stringify([{ id: 'page', sha256: createHash('sha256').update(key).digest('hex'), reports: ['orders*'], params: { status: 'shipped' } }]))
-    const { url } = await listenTestApp(t, { apiKeysFile: keysFile })
+    const { url, logs } = await listenTestApp(t, { apiKeysFile: keysFile })
     const { context, page, seen } = await open(t, browser, url, DESKTOP)
     const bearer = { authorization: `Bearer ${key}` }
     const listed = ((await (await fetch(`${url}/reports`, { headers: bearer })).json()) as { reports: Listed[] }).reports
@@ -170,8 +170,10 @@ async function run (): Promise<void> {
     const api = await (await fetch(`${url}/reports/${REPORT}.json?status=shipped&limit=20`, { headers: bearer })).json() as { rows: Row[] }
     await samePreview(t, page, REPORT, listed.find((report) => report.name === REPORT)!.columns.map((column) => column.name), api.rows)
 
+    let signature = ''
     const saved = await downloadCsv(t, page, work, 'keyed.csv', (download) => {
       const link = new URL(download)
+      signature = link.searchParams.get('signature') ?? ''
       t.equal(link.origin, url, 'the signed link is on Sluice')
       t.ok(link.searchParams.has('signature') && link.searchParams.get('key_id') === 'page', 'the download went through a signed link')
       t.notOk(download.includes(key), 'the link does not carry the key')
@@ -195,6 +197,9 @@ async function run (): Promise<void> {
     await fresh.page.screenshot({ path: path.join(ARTIFACTS, 'page-keys-phone.png') })
     await fresh.context.close()
     onlySluice(t, [...seen, ...fresh.seen], url)
+    const logged = JSON.stringify(logs)
+    t.ok(logged.includes('/links') && logged.includes('signature=[redacted]'), 'the log has the visit')
+    t.notOk(logged.includes(key) || logged.includes(signature), 'but neither the key nor the signature')
   })
 }
 

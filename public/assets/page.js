@@ -290,6 +290,8 @@ function downloadControl (report, form, format) {
       document.body.append(follow)
       follow.click()
       follow.remove()
+    } catch (error) {
+      notice(`No signed link for the download: ${error.message}`)
     } finally {
       button.disabled = false
     }
@@ -334,6 +336,9 @@ async function showPreview (report, section, form, signal) {
     setStatus(section, page.rows.length === 0
       ? 'No rows.'
       : page.next === null ? `All ${page.rows.length} rows.` : `The first ${page.rows.length} rows.`)
+  } catch (error) {
+    // a newer preview aborted this one while its body was still arriving: that one will show
+    if (!signal.aborted) setStatus(section, `No preview: ${error.message}`)
   } finally {
     if (!signal.aborted) section.setAttribute('aria-busy', 'false')
   }
