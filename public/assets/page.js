@@ -143,6 +143,7 @@ function reportSection (report) {
 
   const estimate = el('output', { className: 'estimate' })
   estimate.dataset.estimate = ''
+  estimate.textContent = '—'
   const downloads = el('div', { className: 'downloads' }, el('span', { className: 'label' }, 'Download'))
   for (const format of report.formats) downloads.append(downloadControl(report, form, format))
   section.append(el('div', { className: 'summary' }, el('p', {}, 'Estimated rows: ', estimate), downloads))
@@ -265,11 +266,13 @@ function downloadControl (report, form, format) {
   if (!state.keysOn) {
     const link = el('a', { className: 'button', download: '' }, text)
     link.dataset.format = format
+    link.addEventListener('click', (event) => { if (refused(form)) event.preventDefault() })
     return link
   }
   const button = el('button', { type: 'button', className: 'button' }, text)
   button.dataset.format = format
   button.addEventListener('click', async () => {
+    if (refused(form)) return
     button.disabled = true
     try {
       const response = await request('/links', {
@@ -297,6 +300,13 @@ function downloadControl (report, form, format) {
     }
   })
   return button
+}
+
+/** A field the server refused is still as it was: a download would only fetch its 400. */
+function refused (form) {
+  const field = form.querySelector('[aria-invalid="true"]')
+  field?.focus()
+  return field !== null
 }
 
 function updateLinks (report, section, form) {
