@@ -6,6 +6,14 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
+    // the pages' scripts run as they are in the browser (no build): plain scripts, its globals
+    files: ['public/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: Object.fromEntries(['window', 'document', 'location', 'fetch', 'sessionStorage', 'URL', 'URLSearchParams', 'AbortController', 'HTMLElement', 'IntersectionObserver'].map((name) => [name, 'readonly']))
+    }
+  },
+  {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       'no-control-regex': 'off'

@@ -58,6 +58,7 @@ export function fromDatabaseError (error: unknown): HttpError | undefined {
   // sent. PostgreSQL's own message may quote values of the report's rows, so it stays in the log.
   if (code.startsWith('22')) return new BadRequest(`a parameter value was refused by the database (SQLSTATE ${code})`)
   // the reason stays out of the answer (it names hosts and users); /ready logs it
+  if (code === '53300') return new ServiceUnavailable('the database refuses new connections: too many connections (SQLSTATE 53300)')
   if (UNAVAILABLE.test(code)) return new ServiceUnavailable('the database does not answer')
   return undefined
 }

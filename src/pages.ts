@@ -1,73 +1,35 @@
-// The two HTML pages: `/`, the reports with a form for their parameters and download links, and
-// `/docs`, the OpenAPI document made readable. Rendered on the server, no script needed but the
-// one line that leaves empty form fields out of the query.
-import type { Report } from './reports/report.js'
+// The two HTML pages, `/` (the reports page, API.md section 8) and `/docs` (Swagger UI over
+// /openapi.json), are static files: public/*.html and the plain scripts and styles in
+// public/assets/. They hold no report and no name of one; everything they show, the page's
+// script reads from the API with the key the person enters. Nothing is built for them, and
+// nothing they load comes from anywhere but Sluice.
+import { readFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 
-export function homePage (reports: readonly Report[]): string {
-  const sections = reports.map((report) => {
-    const fields = Object.entries(report.params).map(([name, schema]) => field(name, schema, report.required.includes(name))).join('\n')
-    const links = ['csv', 'ndjson', 'json'].map((ext) => `<a href="/reports/${esc(report.name)}.${ext}?download=1">${ext.toUpperCase()}</a>`).join(' · ')
-    return `<section>
-<h2>${esc(report.title)} <code>${esc(report.name)}</code></h2>
-${report.description === '' ? '' : `<p>${esc(report.description)}</p>`}
-<p class="meta">Columns: ${report.columns.map((c) => `${esc(c.name)} <small>${esc(c.type)}</small>`).join(', ')} · key ${esc(report.key.join(', '))} · ${esc(report.strategy)}</p>
-<form action="/reports/${esc(report.name)}" method="get" onsubmit="for (const e of this.elements) if (e.name && e.value === '') e.disabled = true">
-${fields}
-<label>format <select name="format"><option>csv</option><option>ndjson</option><option>json</option></select></label>
-<label>limit <input name="limit" type="number" min="1"${report.maxRows === undefined ? '' : ` max="${report.maxRows}"`}></label>
-<input type="hidden" name="download" value="1">
-<button>Download</button>
-</form>
-<p>Everything: ${links}</p>
-</section>`
-  }).join('\n')
-  return page('Sluice reports', `<h1>Sluice reports</h1>
-<p>Every report streams as CSV, NDJSON or JSON. <a href="/docs">API</a> · <a href="/openapi.json">OpenAPI</a></p>
-${sections === '' ? '<p>No reports to show.</p>' : sections}`)
+/** public/ beside src/ when run from sources, dist/public when built (`npm run build` copies it). */
+export const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url))
+
+/** The installed swagger-ui-dist, found without loading its 1.5 MB bundle into the server. */
+export const SWAGGER_UI_DIR = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'))
+
+/** What /docs/ui/ serves of swagger-ui-dist: its own index.html and initializer point elsewhere. */
+export const SWAGGER_UI_FILES: ReadonlySet<string> = new Set(['/swagger-ui.css', '/swagger-ui-bundle.js', '/favicon-32x32.png', '/favicon-16x16.png'])
+
+/** The reports page talks to Sluice only: its own script and style, fetches and downloads to itself. */
+export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+/** Swagger UI sets style attributes and draws some icons from data: URLs. */
+export const DOCS_CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+export interface Pages {
+  readonly home: Buffer
+  readonly docs: Buffer
 }
 
-interface OpenApiParameter { name: string, required?: boolean, schema?: Record<string, unknown>, description?: string }
-interface OpenApiOperation { summary?: string, description?: string, parameters?: OpenApiParameter[], responses?: Record<string, { description: string }> }
-
-export function docsPage (document: { paths?: Record<string, Record<string, OpenApiOperation>> }): string {
-  const operations = Object.entries(document.paths ?? {}).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => `<section>
-<h2><code>${esc(method.toUpperCase())} ${esc(path)}</code> ${esc(op.summary ?? '')}</h2>
-${(op.description ?? '').split('\n\n').map((line) => `<p>${esc(line)}</p>`).join('\n')}
-<table><tr><th>parameter</th><th>schema</th><th></th></tr>
-${(op.parameters ?? []).map((p) => `<tr><td><code>${esc(p.name)}</code>${p.required === true ? ' <b>required</b>' : ''}</td><td><code>${esc(JSON.stringify(p.schema ?? {}))}</code></td><td>${esc(p.description ?? '')}</td></tr>`).join('\n')}
-</table>
-<ul>${Object.entries(op.responses ?? {}).map(([code, r]) => `<li><b>${esc(code)}</b> ${esc(r.description)}</li>`).join('')}</ul>
-</section>`)).join('\n')
-  return page('Sluice API', `<h1>Sluice API</h1><p><a href="/">Reports</a> · <a href="/openapi.json">openapi.json</a></p>\n${operations}`)
-}
-
-function field (name: string, schema: Record<string, unknown>, required: boolean): string {
-  const label = `${esc(name)}${required ? ' *' : ''}`
-  const fallback = schema.default === undefined ? '' : ` placeholder="${esc(String(schema.default))}"`
-  if (Array.isArray(schema.enum)) {
-    const options = [required ? '' : '<option value=""></option>', ...schema.enum.map((v) => `<option>${esc(String(v))}</option>`)].join('')
-    return `<label>${label} <select name="${esc(name)}"${required ? ' required' : ''}>${options}</select></label>`
-  }
-  const type = schema.type === 'integer' || schema.type === 'number' ? 'number' : schema.format === 'date' ? 'date' : 'text'
-  return `<label>${label} <input name="${esc(name)}" type="${type}"${required ? ' required' : ''}${fallback}></label>`
-}
-
-function page (title: string, body: string): string {
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(title)}</title>
-<style>
-body { font: 15px/1.5 system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222 }
-section { border-top: 1px solid #ddd; padding: .5rem 0 1rem }
-label { margin-right: 1rem; white-space: nowrap } .meta, small { color: #666 }
-table { border-collapse: collapse } td, th { border: 1px solid #ddd; padding: .2rem .5rem; text-align: left; vertical-align: top }
-</style></head>
-<body>
-${body}
-</body></html>
-`
-}
-
-function esc (text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+/** The two pages' HTML, read once at start: a few KiB that never change while the process runs. */
+export async function loadPages (): Promise<Pages> {
+  const [home, docs] = await Promise.all([readFile(path.join(PUBLIC_DIR, 'index.html')), readFile(path.join(PUBLIC_DIR, 'docs.html'))])
+  return { home, docs }
 }

@@ -501,6 +501,11 @@ async function readSlowly (url: string, options: { slice?: number, headers?: Rec
       req.destroy()
     }, () => {})
     req.on('error', (error) => {
+      // a reset after the response began is how a cut stream ends: an incomplete download
+      if (res !== undefined) {
+        finish(false)
+        return
+      }
       if (settled) return
       settled = true
       clearInterval(timer)

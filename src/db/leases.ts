@@ -8,7 +8,19 @@ export interface LeaseSettings {
   readonly statementTimeoutMs: number
   /** how long to wait for a connection before the request is refused */
   readonly leaseTimeoutMs: number
+  /** STALL_TIMEOUT_MS: bounds the grace a silent database gets past statement_timeout */
+  readonly stallTimeoutMs: number
 }
+
+// statement_timeout is enforced by the server, so it cannot end a statement whose answer never
+// arrives: a network path gone silent (a dead NAT entry, a firewall dropping packets, a host
+// frozen) leaves the socket waiting for as long as the kernel retransmits, minutes. Past the
+// statement timeout and this much more (the server's cancel and its error on their way back),
+// the connection is given up from our side.
+const MAX_ANSWER_GRACE_MS = 5000
+// How long a destroyed lease waits for its cancelled statement to end before it closes the
+// connection anyway (a cancel that cannot arrive must not hold the connection).
+const CANCEL_WAIT_MS = 1000
 
 /**
  * A connection checked out for one owner (a request, or one page of it). One release path:
@@ -21,6 +33,9 @@ export class Lease {
   #signal: AbortSignal | undefined
   #busy = false
   #ended = false
+  #silence: Error | undefined
+  /** the statement running now, if any */
+  #running: Promise<unknown> | undefined
   #onAbort = (): void => { this.destroy(new Error('request aborted')) }
   #onError = (): void => { this.destroy() }
 
@@ -49,13 +64,34 @@ export class Lease {
 
   /** Runs one statement; an abort of the owner while it runs cancels it on the server. */
   async query<R extends pg.QueryResultRow = pg.QueryResultRow> (config: string | pg.QueryConfig | pg.QueryArrayConfig): Promise<pg.QueryResult<R>> {
-    if (this.#ended) throw new Error('lease already ended')
+    if (this.#ended) throw this.#silence ?? new Error('lease already ended')
     this.#busy = true
+    const { statementTimeoutMs, stallTimeoutMs } = this.#settings
+    const answerMs = statementTimeoutMs + Math.min(stallTimeoutMs, MAX_ANSWER_GRACE_MS)
+    const timer = setTimeout(() => { this.#silent(answerMs) }, answerMs)
     try {
-      return await this.client.query(config as pg.QueryConfig) as pg.QueryResult<R>
+      const running = this.client.query(config as pg.QueryConfig) as Promise<pg.QueryResult<R>>
+      this.#running = running
+      return await running
+    } catch (error) {
+      throw this.#silence ?? error
     } finally {
+      clearTimeout(timer)
       this.#busy = false
     }
+  }
+
+  /**
+   * The database said nothing for longer than any statement may run: the path to it is gone.
+   * Destroying pg's socket fails the pending query at once (with the reason recorded here)
+   * instead of when the kernel gives up retransmitting.
+   */
+  #silent (answerMs: number): void {
+    this.#silence = new Error(`the database did not answer within ${answerMs} ms (STATEMENT_TIMEOUT_MS and a grace): connection given up`)
+    // no cancel can reach a server that does not answer: the socket goes at once
+    this.#busy = false
+    this.destroy(this.#silence)
+    ;(this.client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy()
   }
 
   /**
@@ -93,7 +129,7 @@ export class Lease {
       return
     }
     this.#finish()
-    this.client.release()
+    this.#release()
   }
 
   /**
@@ -102,16 +138,39 @@ export class Lease {
    */
   destroy (error: Error = new Error('lease destroyed')): void {
     if (this.#ended) return
-    if (this.#busy) cancelBackend(this.client)
-    this.#finish()
-    this.client.release(error)
+    const running = this.#busy ? this.#running : undefined
+    this.#ended = true
+    this.#signal?.removeEventListener('abort', this.#onAbort)
+    if (running === undefined) {
+      this.#release(error)
+      return
+    }
+    // The connection closes once the cancel has been delivered (the server closed the cancel's
+    // socket) or the statement has ended, not at once: behind PgBouncer a cancel finds its
+    // statement only while this client is still connected (the pooler forgets a client's cancel
+    // key when it leaves, and a closed client leaves the server at work until it next writes).
+    const delivered = cancelBackend(this.client)
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
+      clearTimeout(timer)
+      this.#release(error)
+    }
+    const timer = setTimeout(release, CANCEL_WAIT_MS)
+    running.then(release, release)
+    delivered.then(release, release)
   }
 
   #finish (): void {
     this.#ended = true
     this.#signal?.removeEventListener('abort', this.#onAbort)
+  }
+
+  #release (error?: Error): void {
     // release() puts the pool's own idle listener back in the same tick
     this.client.removeListener('error', this.#onError)
+    this.client.release(error)
   }
 }
 
@@ -163,12 +222,12 @@ interface BackendKey {
 /**
  * Sends PostgreSQL's CancelRequest for the statement `client` is running, over a new connection
  * (https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-CANCELING-REQUESTS).
- * Fire and forget: the server answers by closing the socket, and a cancel that arrives late
- * finds the backend idle or gone, which is harmless.
+ * Resolves once the server closed the socket, its answer; a cancel that arrives late finds the
+ * backend idle or gone, which is harmless.
  */
-function cancelBackend (client: pg.PoolClient): void {
+function cancelBackend (client: pg.PoolClient): Promise<void> {
   const { host, port, processID, secretKey } = client as unknown as BackendKey
-  if (processID === null || secretKey === null) return
+  if (processID === null || secretKey === null) return Promise.resolve()
   const packet = Buffer.alloc(16)
   packet.writeInt32BE(16, 0)
   packet.writeInt32BE(80877102, 4)
@@ -179,5 +238,11 @@ function cancelBackend (client: pg.PoolClient): void {
     : net.connect(port, host)
   socket.on('error', () => {})
   socket.setTimeout(5000, () => socket.destroy())
-  socket.end(packet)
+  // the server closes the connection once it has the request; closing our side first, as
+  // end() would, makes PgBouncer drop the request as an unexpected EOF (libpq waits too)
+  socket.on('end', () => socket.destroy())
+  // flowing, or 'end' never comes: the server sends nothing but its close
+  socket.resume()
+  socket.write(packet)
+  return new Promise((resolve) => socket.on('close', () => resolve()))
 }

@@ -15,6 +15,11 @@ export function createPool (config: Config, connectionString: string): pg.Pool {
     connectionTimeoutMillis: config.leaseTimeoutMs,
     idleTimeoutMillis: 30_000,
     application_name: config.applicationName,
+    // a connection whose peer vanished without a FIN (a host gone, a NAT entry dropped) is found
+    // by TCP keepalive probes rather than by the next query, minutes later; the silent path
+    // during a query is bounded by the lease (src/db/leases.ts)
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     // the pool's own hook rather than its 'connect' event: a tap that cannot be installed then
     // fails this checkout, where the event would throw inside pg's socket handler
     onConnect: (client) => { installRowTap(client) }

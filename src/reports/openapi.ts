@@ -38,7 +38,7 @@ export function openApiDocument (reports: Iterable<Report>, withKeys: boolean): 
             content: {
               'application/x-ndjson': { schema: { type: 'string' } },
               'text/csv': { schema: { type: 'string' } },
-              'application/json': { schema: { type: 'object', properties: { rows: { type: 'array', items: { type: 'object' } }, next: { type: 'string', nullable: true } } } }
+              'application/json': { schema: { type: 'object', properties: { rows: { type: 'array', items: { type: 'object' } }, next: { type: ['string', 'null'] } } } }
             },
             ...(report.version === undefined ? {} : { headers: validatorHeaders(report) })
           },
@@ -52,7 +52,7 @@ export function openApiDocument (reports: Iterable<Report>, withKeys: boolean): 
   }
   if (withKeys) paths['/links'] = LINKS
   return {
-    openapi: '3.0.3',
+    openapi: '3.1.0',
     info: { title: 'Sluice', version: '1', description: 'Reports streamed out of PostgreSQL as NDJSON, CSV or JSON.' },
     paths,
     components: {

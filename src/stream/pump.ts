@@ -95,7 +95,11 @@ export async function pump (reply: FastifyReply, source: AsyncGenerator<Buffer, 
     end(why, error)
     if (body !== undefined) {
       body.destroy(error)
-      res.destroy()
+      // a reset, not a close: the kernel drops what it still buffers (megabytes on a fast link)
+      // instead of sending it first, so the client learns of the cut at once
+      const socket = res.socket
+      if (socket !== null && !socket.destroyed) socket.resetAndDestroy()
+      else res.destroy()
     }
   }
 

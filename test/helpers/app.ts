@@ -27,7 +27,7 @@ export async function buildTestApp (t: Teardown, overrides: Partial<Config> = {}
     }
   })
   const config = defaultConfig({ applicationName, logLevel: 'info', ...overrides })
-  const app = await buildApp({ config, connectionString: testDatabaseUrl(), logger: { level: config.logLevel, stream } })
+  const app = await buildApp({ config, connectionString: overrides.databaseUrl ?? testDatabaseUrl(), logger: { level: config.logLevel, stream } })
   t.teardown(() => app.close())
   return { app, applicationName, logs }
 }

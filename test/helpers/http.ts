@@ -65,6 +65,11 @@ export async function get (url: string, options: GetOptions = {}): Promise<Downl
       reject(error)
     })
     req.on('error', (error) => {
+      // a reset after the response began is how a cut stream ends: an incomplete download
+      if (res !== undefined) {
+        finish(false)
+        return
+      }
       if (settled) return
       settled = true
       reject(error)
