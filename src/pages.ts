@@ -6,14 +6,14 @@ import type { Report } from './reports/report.js'
 export function homePage (reports: readonly Report[]): string {
   const sections = reports.map((report) => {
     const fields = Object.entries(report.params).map(([name, schema]) => field(name, schema, report.required.includes(name))).join('\n')
-    const links = ['csv', 'ndjson', 'json'].map((ext) => `<a href="/reports/${esc(report.name)}.${ext}?download=1">${ext.toUpperCase()}</a>`).join(' · ')
+    const links = ['csv', 'ndjson', 'json', 'xlsx'].map((ext) => `<a href="/reports/${esc(report.name)}.${ext}?download=1">${ext.toUpperCase()}</a>`).join(' · ')
     return `<section>
 <h2>${esc(report.title)} <code>${esc(report.name)}</code></h2>
 ${report.description === '' ? '' : `<p>${esc(report.description)}</p>`}
 <p class="meta">Columns: ${report.columns.map((c) => `${esc(c.name)} <small>${esc(c.type)}</small>`).join(', ')} · key ${esc(report.key.join(', '))} · ${esc(report.strategy)}</p>
 <form action="/reports/${esc(report.name)}" method="get" onsubmit="for (const e of this.elements) if (e.name && e.value === '') e.disabled = true">
 ${fields}
-<label>format <select name="format"><option>csv</option><option>ndjson</option><option>json</option></select></label>
+<label>format <select name="format"><option>csv</option><option>ndjson</option><option>json</option><option>xlsx</option></select></label>
 <label>limit <input name="limit" type="number" min="1"${report.maxRows === undefined ? '' : ` max="${report.maxRows}"`}></label>
 <input type="hidden" name="download" value="1">
 <button>Download</button>
@@ -22,7 +22,7 @@ ${fields}
 </section>`
   }).join('\n')
   return page('Sluice reports', `<h1>Sluice reports</h1>
-<p>Every report streams as CSV, NDJSON or JSON. <a href="/docs">API</a> · <a href="/openapi.json">OpenAPI</a></p>
+<p>Every report streams as CSV, NDJSON, JSON or XLSX. <a href="/docs">API</a> · <a href="/openapi.json">OpenAPI</a></p>
 ${sections === '' ? '<p>No reports to show.</p>' : sections}`)
 }
 
