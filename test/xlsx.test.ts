@@ -34,7 +34,7 @@ await client.query(`create table ${schema}.numbers as select g as id from genera
 const awkwardSql = `select id, ${cases.map(([name]) => name).join(', ')} from ${schema}.awkward`
 const reportsDir = await reportsFolder(t, {
   'awkward.sql': `/*\ntitle: Awkward values\nkey: id\n*/\n${awkwardSql}\n`,
-  'long_texts.sql': `/*\ntitle: Texts longer than a cell\nkey: id\n*/\nselect 1 as id, repeat('a', 40000) as a, repeat('😀', 20000) as emoji, repeat('b', 32767) as whole, 'x' || repeat('é', 32766) as accents\n`,
+  'long_texts.sql': `/*\ntitle: Texts longer than a cell\nkey: id\n*/\nselect 1 as id, repeat('a', 40000) as a, repeat('😀', 20000) as emoji, repeat('b', 32767) as whole, 'x' || repeat('é', 32766) as accents, '_x0041_ _X00e9_ _x00 _xZZZZ_' as underscores, chr(65534) || chr(65535) || chr(1) as unwritable\n`,
   'split.sql': `/*\ntitle: More rows than a sheet\nkey: id\nstrategy: cursor\n*/\nselect g as id, 'row ' || g as label from generate_series(1, ${SPLIT_ROWS}) g\n`,
   'capped.sql': `/*\ntitle: Capped\nkey: id\nmax_rows: 1000\n*/\nselect g as id, 'row ' || g as label from generate_series(1, 5000) g\n`,
   'fails.sql': `/*\ntitle: Fails part way\nkey: id\n*/\nselect id, 1 / (id - 3000) as x from ${schema}.numbers\n`
@@ -103,15 +103,17 @@ t.test('every cell of the awkward values, from the file itself', async (t) => {
   await checkCells(t, sheet, styles, fields, expected, serials)
 })
 
-t.test('a text longer than a cell holds is cut to 32,767 characters, the last an ellipsis', async (t) => {
+t.test('a text longer than a cell holds is cut to 32,767 characters, the last an ellipsis; _x escapes', async (t) => {
   const { app } = await buildTestApp(t, { reportsDir })
   const res = await app.inject('/reports/long_texts.xlsx')
   const [, row] = sheetCells(readZip(res.rawPayload).get('xl/worksheets/sheet1.xml')!.toString())
-  const [, a, emoji, whole, accents] = row!.cells.map((cell) => cell.value)
+  const [, a, emoji, whole, accents, underscores, unwritable] = row!.cells.map((cell) => cell.value)
   t.equal(a, 'a'.repeat(32766) + '…', 'ASCII: 32,766 characters and the mark')
   t.equal(emoji, '😀'.repeat(16383) + '…', 'surrogate pairs count twice and are never split')
   t.equal(whole, 'b'.repeat(32767), 'a text of exactly 32,767 characters is whole')
   t.equal(accents, 'x' + 'é'.repeat(32766), 'two-byte characters count once: 32,767 fit')
+  t.equal(underscores, '_x0041_ _X00e9_ _x00 _xZZZZ_', 'a literal _xHHHH_ stays literal')
+  t.equal(unwritable, '\uFFFE\uFFFF\x01', 'characters XML cannot hold come back through _xHHHH_')
 })
 
 const { soffice, skip } = await findSoffice()
