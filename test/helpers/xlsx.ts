@@ -10,8 +10,13 @@ import zlib from 'node:zlib'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
-/** Every entry of a zip, found through its central directory, inflated and checked. */
-export function readZip (zip: Buffer): Map<string, Buffer> {
+export type ZipEntries = Map<string, Buffer> & {
+  /** what the central directory says of each entry */
+  readonly sizes: Map<string, { size: number, compressed: number, crc: number, offset: number }>
+}
+
+/** Every entry of a zip, found through its central directory, inflated and checked (but those to `skip`). */
+export function readZip (zip: Buffer, options: { skip?: readonly string[] } = {}): ZipEntries {
   const end = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]))
   if (end === -1 || end + 22 > zip.length) throw new Error('no end of central directory record')
   let count = zip.readUInt16LE(end + 10)
@@ -23,7 +28,7 @@ export function readZip (zip: Buffer): Map<string, Buffer> {
     count = Number(zip.readBigUInt64LE(end64 + 32))
     at = Number(zip.readBigUInt64LE(end64 + 48))
   }
-  const entries = new Map<string, Buffer>()
+  const entries = Object.assign(new Map<string, Buffer>(), { sizes: new Map() }) as ZipEntries
   for (let i = 0; i < count; i++) {
     if (zip.readUInt32LE(at) !== 0x02014b50) throw new Error(`central directory entry ${i} has no signature`)
     const method = zip.readUInt16LE(at + 10)
@@ -48,13 +53,15 @@ export function readZip (zip: Buffer): Map<string, Buffer> {
       e += 4 + length
     }
     if (zip.readUInt32LE(offset) !== 0x04034b50) throw new Error(`${name}: no local header at ${offset}`)
+    entries.sizes.set(name, { size, compressed, crc, offset })
+    at += 46 + nameLength + extraLength + commentLength
+    if (options.skip?.includes(name) === true) continue
     const dataAt = offset + 30 + zip.readUInt16LE(offset + 26) + zip.readUInt16LE(offset + 28)
     const data = zip.subarray(dataAt, dataAt + compressed)
     const content = method === 8 ? zlib.inflateRawSync(data) : Buffer.from(data)
     if (content.length !== size) throw new Error(`${name}: ${content.length} bytes, the directory says ${size}`)
     if (zlib.crc32(content) !== crc) throw new Error(`${name}: CRC mismatch`)
     entries.set(name, content)
-    at += 46 + nameLength + extraLength + commentLength
   }
   return entries
 }
