@@ -11,7 +11,7 @@ t.test('GET /reports lists every report with its columns from the database', asy
   const orders = reports.find((r) => r.name === 'orders')!
   t.same(orders.key, ['id'])
   t.equal(orders.strategy, 'keyset')
-  t.same(orders.formats, ['ndjson', 'csv', 'json'])
+  t.same(orders.formats, ['ndjson', 'csv', 'json', 'xlsx'])
   t.same((orders.columns as unknown[]).slice(0, 4), [
     { name: 'id', type: 'bigint' }, { name: 'customer_id', type: 'bigint' },
     { name: 'status', type: 'order_status' }, { name: 'amount', type: 'numeric(12,2)' }
@@ -46,7 +46,7 @@ t.test('format negotiation: suffix, then format=, then Accept, then NDJSON', asy
   t.equal(await type('/reports/orders?limit=1', 'application/json;q=0.5, text/csv;q=0.9'), 'text/csv; charset=utf-8', 'highest q wins')
   t.equal(await type('/reports/orders?limit=1', 'text/html,application/xhtml+xml,*/*;q=0.8'), 'application/x-ndjson', 'a browser gets NDJSON')
 
-  for (const [url, accept] of [['/reports/orders.xml', undefined], ['/reports/orders?format=xlsx', undefined], ['/reports/orders', 'text/html'], ['/reports/orders', 'text/csv;q=0']]) {
+  for (const [url, accept] of [['/reports/orders.xml', undefined], ['/reports/orders?format=xls', undefined], ['/reports/orders', 'text/html'], ['/reports/orders', 'text/csv;q=0']]) {
     const res = await app.inject({ url: url!, headers: accept === undefined ? {} : { accept } })
     t.equal(res.statusCode, 406, `${url} ${accept ?? ''}`)
     t.match(res.json(), { statusCode: 406, error: 'Not Acceptable', message: /ndjson|csv|json/ })

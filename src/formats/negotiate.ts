@@ -1,11 +1,12 @@
 import type { FormatName } from './types.js'
 
-export const FORMATS: readonly FormatName[] = ['ndjson', 'csv', 'json']
+export const FORMATS: readonly FormatName[] = ['ndjson', 'csv', 'json', 'xlsx']
 
 const MEDIA_TYPES: Readonly<Record<string, FormatName>> = {
   'application/x-ndjson': 'ndjson',
   'text/csv': 'csv',
-  'application/json': 'json'
+  'application/json': 'json',
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': 'xlsx'
 }
 
 /**

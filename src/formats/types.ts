@@ -26,7 +26,7 @@ export interface Column {
   readonly json: JsonKind
 }
 
-export type FormatName = 'ndjson' | 'csv' | 'json'
+export type FormatName = 'ndjson' | 'csv' | 'json' | 'xlsx'
 
 export interface CsvOptions {
   readonly header: boolean
@@ -36,7 +36,8 @@ export interface CsvOptions {
 }
 
 /**
- * Turns rows into the bytes of one format: head(), then row() for every row, then tail(next).
+ * Turns rows into the bytes of one format: head(), then row() for every row, then tail(next);
+ * `finish`, where a format has it, once a chunk holds its rows (and head or tail, if any).
  */
 export interface Encoder {
   head(): Buffer
@@ -44,4 +45,9 @@ export interface Encoder {
   row(out: Out, data: Buffer, start: number, end: number): void
   /** `next` is the JSON format's link to the following page; the other formats ignore it */
   tail(next: string | null): Buffer
+  /**
+   * Turns what this encoder wrote into `out` into the bytes to send, in place, just before the
+   * chunk goes: XLSX deflates its sheet XML here, a batch at a time
+   */
+  finish?(out: Out): void
 }

@@ -70,10 +70,14 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
         batch.out.write(encoder.tail(key === undefined ? null : options.nextLink(afterParam(report.keyIndexes.map((index, i) => [report.columns[index]!, key[i]!])))))
       } else if (!full) {
         batch.out.write(encoder.tail(null))
-      } else if (!endsAtCap) {
+      }
+      // what the encoder wrote sizes the next batch, before `finish` turns it into what is sent
+      // (XLSX: deflated); and `finish` comes before the next batch's rows can reach the encoder
+      const bytes = batch.out.pos
+      encoder.finish?.(batch.out)
+      if (full && !endsAtLimit && !endsAtCap) {
         if (key === undefined) throw new Error('a full batch without a last key')
         const after = report.keyIndexes.map((index, i) => ({ value: key[i]!, castType: report.columns[index]!.castType }))
-        const bytes = batch.out.pos
         const want = Math.max(1, Math.min(MAX_BATCH_ROWS, Math.round(BATCH_BYTES * batch.encoded / bytes)))
         next = begin(after, want, Math.ceil(bytes * 1.25 * want / Math.max(1, batch.encoded)))
       }

@@ -248,7 +248,7 @@ function readRequest (report: Report, request: FastifyRequest, reply: FastifyRep
   const params: Record<string, unknown> = {}
   for (const name of Object.keys(report.params)) params[name] = query[name]
   reply.headers({ 'content-type': contentTypes[format], 'cache-control': 'no-store' })
-  const disposition: Record<string, string> = format === 'csv' || query.download === 1
+  const disposition: Record<string, string> = format === 'csv' || format === 'xlsx' || query.download === 1
     ? { 'content-disposition': `attachment; filename="${report.name}.${format}"` }
     : {}
   return { format, after, params, disposition }
@@ -257,7 +257,7 @@ function readRequest (report: Report, request: FastifyRequest, reply: FastifyRep
 function notAcceptable (asked: string | undefined, accept: string | undefined): NotAcceptable {
   const served = FORMATS.join(', ')
   if (asked !== undefined) return new NotAcceptable(`format "${asked}" is not served; formats: ${served}`)
-  return new NotAcceptable(`none of the types in Accept (${accept ?? ''}) is served: application/x-ndjson, text/csv, application/json`)
+  return new NotAcceptable(`none of the types in Accept (${accept ?? ''}) is served: ${Object.values(contentTypes).map((type) => type.split(';')[0]).join(', ')}`)
 }
 
 /** The same request, resuming after `next`: the JSON format's link to the following page. */

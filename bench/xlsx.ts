@@ -1,0 +1,79 @@
+// `npx tsx bench/xlsx.ts [rows]`: the XLSX encoder alone, in this process, at each deflate level
+// it could use: rows/s and bytes, beside the CSV encoder over the same rows. The rows are the
+// memory test's (test/memory.test.ts): id, account, amount, label, created_at, as PostgreSQL
+// writes them, in batches of the size src/stream/rows.ts makes.
+import { Out } from '../src/formats/out.js'
+import { createCsvEncoder } from '../src/formats/csv.js'
+import type { Column, Encoder } from '../src/formats/types.js'
+import { createXlsxEncoder } from '../src/formats/xlsx.js'
+
+const rows = Number(process.argv[2] ?? 1_000_000)
+const BATCH_ROWS = 40_000
+
+const column = (name: string, type: string, oid: number, kind: Column['json']['kind']): Column =>
+  ({ name, type, castType: type, oid, json: { kind } as Column['json'] })
+const columns: Column[] = [
+  column('id', 'bigint', 20, 'number'),
+  column('account', 'integer', 23, 'number'),
+  column('amount', 'numeric(12,2)', 1700, 'number'),
+  column('label', 'text', 25, 'string'),
+  column('created_at', 'timestamp with time zone', 1184, 'timestamp')
+]
+
+// every batch's DataRows, made once: the encoders are what is timed
+const batches: Array<{ data: Buffer, starts: number[], ends: number[] }> = []
+for (let first = 1; first <= rows; first += BATCH_ROWS) {
+  const messages: Buffer[] = []
+  for (let g = first; g < Math.min(rows + 1, first + BATCH_ROWS); g++) {
+    const at = new Date(Date.UTC(2026, 0, 1) + g * 1000).toISOString().replace('T', ' ').replace('.000Z', '+00')
+    messages.push(dataRow([String(g), String(g % 10000), ((g % 100000) / 100).toFixed(2), `item ${g}`, at]))
+  }
+  const data = Buffer.concat(messages)
+  const starts: number[] = []
+  const ends: number[] = []
+  let offset = 0
+  for (const message of messages) {
+    starts.push(offset + 5)
+    offset += message.length
+    ends.push(offset)
+  }
+  batches.push({ data, starts, ends })
+}
+
+const measure = (name: string, encoder: Encoder): void => {
+  const started = performance.now()
+  let bytes = 0
+  let head: Buffer | undefined = encoder.head()
+  for (const [i, batch] of batches.entries()) {
+    const out = new Out(6 << 20)
+    if (head !== undefined) out.write(head)
+    head = undefined
+    for (let k = 0; k < batch.starts.length; k++) encoder.row(out, batch.data, batch.starts[k]!, batch.ends[k]!)
+    if (i === batches.length - 1) out.write(encoder.tail(null))
+    encoder.finish?.(out)
+    bytes += out.pos
+  }
+  const seconds = (performance.now() - started) / 1000
+  console.log(`${name.padEnd(16)} ${Math.round(rows / seconds).toLocaleString('en').padStart(10)} rows/s  ${(bytes / 1e6).toFixed(1).padStart(7)} MB  ${seconds.toFixed(2)} s`)
+}
+
+console.log(`${rows.toLocaleString('en')} rows, ${columns.length} columns`)
+for (let round = 0; round < 2; round++) {
+  measure('csv', createCsvEncoder(columns, { header: true, bom: false, delimiter: ',' }))
+  for (const level of (process.env.LEVELS ?? "1,3,6").split(",").map(Number)) measure(`xlsx level ${level}`, createXlsxEncoder(columns, { level }))
+}
+
+function dataRow (fields: string[]): Buffer {
+  const texts = fields.map((text) => Buffer.from(text))
+  const length = 4 + 2 + texts.reduce((sum, text) => sum + 4 + text.length, 0)
+  const message = Buffer.alloc(1 + length)
+  message[0] = 68
+  message.writeInt32BE(length, 1)
+  message.writeInt16BE(texts.length, 5)
+  let at = 7
+  for (const text of texts) {
+    message.writeInt32BE(text.length, at)
+    at += 4 + text.copy(message, at + 4)
+  }
+  return message
+}
