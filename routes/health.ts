@@ -22,6 +22,8 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
   }
 
   app.get('/ready', async (request, reply) => {
+    // a healthy replica can serve reports: its own checks run in the background (src/db/servers.ts)
+    if (app.reads.usableReplicas > 0) return { status: 'ready' }
     checking ??= check().finally(() => { checking = undefined })
     const error = await checking
     if (error === undefined) return { status: 'ready' }

@@ -5,6 +5,10 @@ import { randomBytes } from 'node:crypto'
 
 export interface Config {
   readonly databaseUrl: string | undefined
+  /** read replicas (REPLICA_URLS): report queries go there; empty = everything on the primary */
+  readonly replicaUrls: readonly string[]
+  /** a replica further behind than this gets no new work */
+  readonly replicaMaxLagMs: number
   readonly host: string
   readonly port: number
   readonly reportsDir: string | undefined
@@ -35,6 +39,8 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   return Object.freeze({
     databaseUrl: optional(env, 'DATABASE_URL'),
+    replicaUrls: postgresUrls(env, 'REPLICA_URLS'),
+    replicaMaxLagMs: integer(env, 'REPLICA_MAX_LAG_MS', 30_000, 0, MAX_TIMER_MS),
     host: optional(env, 'HOST') ?? '127.0.0.1',
     port: integer(env, 'PORT', 3000, 0, 65535),
     reportsDir: optional(env, 'REPORTS_DIR'),
@@ -80,6 +86,28 @@ function secret (env: NodeJS.ProcessEnv, name: string): Buffer {
   // the length only: a secret is never quoted back
   if (Buffer.byteLength(raw) < MIN_SECRET_BYTES) throw new ConfigError(`${name} must be at least ${MIN_SECRET_BYTES} bytes, got ${Buffer.byteLength(raw)}`)
   return Buffer.from(raw)
+}
+
+/**
+ * A comma-separated list of postgres:// URLs. A bad entry is named by its place, never quoted:
+ * it may hold a password.
+ */
+function postgresUrls (env: NodeJS.ProcessEnv, name: string): readonly string[] {
+  const raw = optional(env, name)
+  if (raw === undefined) return Object.freeze([])
+  const urls = raw.split(',').map((entry) => entry.trim())
+  urls.forEach((entry, i) => {
+    let url: URL | undefined
+    try {
+      url = new URL(entry)
+    } catch {
+      // not a URL at all: said below, like any other bad entry
+    }
+    if (url === undefined || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') || url.hostname === '') {
+      throw new ConfigError(`${name} entry ${i + 1} of ${urls.length} is not a postgres://host/database URL`)
+    }
+  })
+  return Object.freeze(urls)
 }
 
 function oneOf (env: NodeJS.ProcessEnv, name: string, fallback: string, allowed: string[]): string {

@@ -574,6 +574,6 @@ function endedByOutcome (text: string): Record<string, number> {
 
 function poolGauges (text: string): Record<string, number> {
   const gauges: Record<string, number> = {}
-  for (const [, state, value] of text.matchAll(/^sluice_pool_connections\{state="([^"]+)"\} (\S+)$/gm)) gauges[state!] = Number(value)
+  for (const [, state, value] of text.matchAll(/^sluice_pool_connections\{server="primary",state="([^"]+)"\} (\S+)$/gm)) gauges[state!] = Number(value)
   return gauges
 }

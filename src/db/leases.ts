@@ -29,6 +29,8 @@ const CANCEL_WAIT_MS = 1000
  */
 export class Lease {
   readonly client: pg.PoolClient
+  /** the server it is a connection to: `primary`, `replica1`, ... */
+  readonly server: string
   #settings: LeaseSettings
   #signal: AbortSignal | undefined
   #busy = false
@@ -38,9 +40,12 @@ export class Lease {
   #running: Promise<unknown> | undefined
   #onAbort = (): void => { this.destroy(new Error('request aborted')) }
   #onError = (): void => { this.destroy() }
+  #onGone: (error: unknown) => void
 
-  constructor (client: pg.PoolClient, settings: LeaseSettings, signal: AbortSignal | undefined) {
+  constructor (client: pg.PoolClient, settings: LeaseSettings, signal: AbortSignal | undefined, server = 'primary', onGone: (error: unknown) => void = () => {}) {
     this.client = client
+    this.server = server
+    this.#onGone = onGone
     this.#settings = settings
     this.#signal = signal
     // pg-pool takes its own 'error' listener off a checked-out client: without ours, a backend
@@ -74,7 +79,9 @@ export class Lease {
       this.#running = running
       return await running
     } catch (error) {
-      throw this.#silence ?? error
+      const failure = this.#silence ?? error
+      if (serverGone(failure)) this.#onGone(failure)
+      throw failure
     } finally {
       clearTimeout(timer)
       this.#busy = false
@@ -87,7 +94,7 @@ export class Lease {
    * instead of when the kernel gives up retransmitting.
    */
   #silent (answerMs: number): void {
-    this.#silence = new Error(`the database did not answer within ${answerMs} ms (STATEMENT_TIMEOUT_MS and a grace): connection given up`)
+    this.#silence = new ConnectionGivenUp(`the database did not answer within ${answerMs} ms (STATEMENT_TIMEOUT_MS and a grace): connection given up`)
     // no cancel can reach a server that does not answer: the socket goes at once
     this.#busy = false
     this.destroy(this.#silence)
@@ -174,20 +181,66 @@ export class Lease {
   }
 }
 
+/** The database said nothing for longer than any statement may run: the lease gave it up. */
+export class ConnectionGivenUp extends Error {
+  override name = 'ConnectionGivenUp'
+}
+
+/** What code that runs report queries leases from: one server's Leases, or the read router (src/db/servers.ts). */
+export interface LeaseSource {
+  /** how many servers it leases from: the most a failed keyset page is tried on */
+  readonly servers: number
+  /** `avoid`: servers this owner already saw fail, to be used only when nothing else is left */
+  acquire (signal?: AbortSignal, avoid?: ReadonlySet<string>): Promise<Lease>
+}
+
+/**
+ * The server went away under a statement, or could not be reached: the connection is lost, the
+ * server shut down (57P01-03), or a connection exception (class 08). A statement that failed so
+ * has changed nothing, and the server should get no new work until it is checked again.
+ */
+export function serverGone (error: unknown): boolean {
+  if (error instanceof ConnectionGivenUp) return true
+  const code = (error as { code?: unknown } | null)?.code
+  if (typeof code === 'string') {
+    if (/^57P0[123]$|^08/.test(code)) return true
+    // node's own socket errors: ECONNREFUSED, ECONNRESET, EPIPE, ETIMEDOUT, EHOSTUNREACH...
+    return /^E[A-Z]+$/.test(code)
+  }
+  const message = (error as Error | null)?.message ?? ''
+  return /^Connection terminated|^connection timeout|Client has encountered a connection error|Connection terminated unexpectedly/.test(message)
+}
+
+/**
+ * A statement a retry on another server can cure: its server went away, or, on a hot standby,
+ * cancelled it because replaying the primary's changes needed what it read (a recovery conflict,
+ * 40001; PostgreSQL reports a conflict over a lock or buffer pin as 40P01).
+ */
+export function retriable (error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return serverGone(error) || code === '40001' || code === '40P01'
+}
+
 /**
  * The one way code gets a connection. Checks one out for `signal`'s owner within the lease
  * timeout, or refuses with 503. pg-pool's connectionTimeoutMillis bounds the wait; the number
  * of waiters is bounded by MAX_STREAMS (reports and HEADs) plus one /ready check and the start.
  */
-export class Leases {
+export class Leases implements LeaseSource {
   readonly pool: pg.Pool
   readonly settings: LeaseSettings
+  /** the server's name in logs and metrics: `primary`, `replica1`, ... (never its URL) */
+  readonly name: string
+  readonly servers = 1
   #onWait: (seconds: number) => void
+  #onGone: (error: unknown) => void
 
-  constructor (pool: pg.Pool, settings: LeaseSettings, onWait: (seconds: number) => void = () => {}) {
+  constructor (pool: pg.Pool, settings: LeaseSettings, onWait: (seconds: number) => void = () => {}, name = 'primary', onGone: (error: unknown) => void = () => {}) {
     this.pool = pool
     this.settings = settings
     this.#onWait = onWait
+    this.name = name
+    this.#onGone = onGone
   }
 
   async acquire (signal?: AbortSignal): Promise<Lease> {
@@ -200,6 +253,7 @@ export class Leases {
       if ((error as Error).message.includes('timeout exceeded when trying to connect')) {
         throw new ServiceUnavailable(`no database connection free within LEASE_TIMEOUT_MS (${this.settings.leaseTimeoutMs} ms)`, this.settings.leaseTimeoutMs)
       }
+      if (serverGone(error)) this.#onGone(error)
       throw error
     } finally {
       this.#onWait((performance.now() - started) / 1000)
@@ -208,7 +262,7 @@ export class Leases {
       client.release()
       signal.throwIfAborted()
     }
-    return new Lease(client, this.settings, signal)
+    return new Lease(client, this.settings, signal, this.name, this.#onGone)
   }
 }
 

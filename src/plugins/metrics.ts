@@ -51,16 +51,37 @@ export default fp(async (app) => {
     registers,
     collect () { this.set(app.streaming.streams.active) }
   })
+  // per server, named `primary`, `replica1`...: never by URL, which may hold a password
   new Gauge({
     name: 'sluice_pool_connections',
-    help: 'Database connections of the pool: in use, idle, and requests waiting for one',
-    labelNames: ['state'],
+    help: 'Database connections of each server\'s pool: in use, idle, and requests waiting for one',
+    labelNames: ['server', 'state'],
     registers,
     collect () {
-      const { totalCount, idleCount, waitingCount } = app.pool
-      this.set({ state: 'in_use' }, totalCount - idleCount)
-      this.set({ state: 'idle' }, idleCount)
-      this.set({ state: 'waiting' }, waitingCount)
+      for (const { name, pool } of [app.reads.primary, ...app.reads.replicas.map((replica) => replica.leases)]) {
+        const { totalCount, idleCount, waitingCount } = pool
+        this.set({ server: name, state: 'in_use' }, totalCount - idleCount)
+        this.set({ server: name, state: 'idle' }, idleCount)
+        this.set({ server: name, state: 'waiting' }, waitingCount)
+      }
+    }
+  })
+  new Gauge({
+    name: 'sluice_replica_healthy',
+    help: 'Whether a read replica gets new work: 1 healthy, 0 down, not a standby, or lagging past REPLICA_MAX_LAG_MS',
+    labelNames: ['server'],
+    registers,
+    collect () {
+      for (const replica of app.reads.replicas) this.set({ server: replica.name }, replica.healthy ? 1 : 0)
+    }
+  })
+  new Gauge({
+    name: 'sluice_replica_lag_ms',
+    help: 'How far a read replica\'s replay was behind what it received, at its last check',
+    labelNames: ['server'],
+    registers,
+    collect () {
+      for (const replica of app.reads.replicas) this.set({ server: replica.name }, Math.round(replica.lagMs))
     }
   })
 }, { name: 'metrics' })

@@ -15,5 +15,5 @@ declare module 'fastify' {
 export default fp(async (app) => {
   const { config, leases, metrics } = app
   app.decorate('reports', await loadReports(config.reportsDir ?? DEMO_REPORTS_DIR, leases))
-  app.decorate('streaming', { config, leases, metrics, streams: new RunningStreams(config.maxStreams), keyStreams: new KeyStreams() })
+  app.decorate('streaming', { config, leases: app.reads, metrics, streams: new RunningStreams(config.maxStreams), keyStreams: new KeyStreams() })
 }, { name: 'reports', dependencies: ['db', 'metrics'] })

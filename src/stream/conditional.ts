@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import zlib from 'node:zlib'
 import negotiate from '@fastify/accept-negotiator'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Lease, Leases } from '../db/leases.js'
+import type { Lease, LeaseSource } from '../db/leases.js'
 import { RAW_TYPES } from '../db/pool.js'
 import type { FormatName } from '../formats/types.js'
 import { builder, compileQuery } from '../reports/compile.js'
@@ -38,7 +38,7 @@ export interface Revalidation {
  * keyset report; for a cursor report in the REPEATABLE READ transaction the cursor goes on in
  * (`snapshot`), unless the answer is a 304.
  */
-export async function versionFirst (leases: Leases, signal: AbortSignal, request: FastifyRequest, representation: Representation, idleTimeoutMs: number): Promise<{ revalidation: Revalidation, snapshot: Lease | undefined }> {
+export async function versionFirst (leases: LeaseSource, signal: AbortSignal, request: FastifyRequest, representation: Representation, idleTimeoutMs: number): Promise<{ revalidation: Revalidation, snapshot: Lease | undefined }> {
   const cursor = representation.report.strategy === 'cursor'
   const lease = await leases.acquire(signal)
   let snapshot: Lease | undefined

@@ -1,28 +1,61 @@
-import { compileQuery } from '../reports/compile.js'
-import { encodeRows } from './rows.js'
+import { retriable, type Lease } from '../db/leases.js'
+import type { RowSink } from '../db/rowtap.js'
+import { compileQuery, type KeyBound } from '../reports/compile.js'
+import { encodeRows, rowKey } from './rows.js'
 import { checkBound, checkShape, startBound, type SourceOptions } from './source.js'
 
 /**
  * The keyset strategy: `WHERE (key) > (last key) ORDER BY key LIMIT n`, each page on a connection
  * leased for that page only, so a paused client holds nothing in the database, and each page a
  * short statement of its own.
+ *
+ * A page whose server goes away, or cancels it (a replica's recovery conflict), is taken up on
+ * another server, at most once per server: the rows it already gave stay in the batch, which the
+ * encoder has taken once and for all, and the page goes on after the last of them, asking for
+ * the rest. `WHERE key > last` makes that exact: no row twice, none left out.
  */
 export function keysetSource (options: SourceOptions): AsyncGenerator<Buffer, void, undefined> {
   const { leases, report, params, signal } = options
   let first = true
   return encodeRows(options, startBound(report, options.after), async (want, bound, sink) => {
-    const lease = await leases.acquire(signal)
-    try {
-      await lease.begin()
-      if (first && bound !== null) await checkBound(lease, bound)
-      first = false
-      const page = compileQuery(report, params, { after: bound, limit: want })
-      const { fields, rows } = await lease.queryInto({ text: page.sql, values: [...page.parameters] }, sink)
-      checkShape(report, fields)
-      await lease.end()
-      return rows
-    } finally {
-      lease.destroy()
+    // rows this page handed to the batch, over every server it was tried on, and the last one
+    let taken = 0
+    let last: { data: Buffer, start: number } | undefined
+    const counted: RowSink = {
+      row (data, start, end) {
+        sink.row(data, start, end)
+        taken++
+        last = { data, start }
+      }
+    }
+    const failed = new Set<string>()
+    for (;;) {
+      // a server lost after the page's last row came: nothing more to ask
+      if (taken === want) return taken
+      const after: readonly KeyBound[] | null = last === undefined
+        ? bound
+        : rowKey(report, last.data, last.start).map((value, i) => ({ value, castType: report.columns[report.keyIndexes[i]!]!.castType }))
+      const lease = await leases.acquire(signal, failed)
+      try {
+        await page(lease, after, want - taken, counted)
+        return taken
+      } catch (error) {
+        if (signal.aborted || !retriable(error)) throw error
+        failed.add(lease.server)
+        if (failed.size >= leases.servers) throw error
+      } finally {
+        lease.destroy()
+      }
     }
   })
+
+  async function page (lease: Lease, after: readonly KeyBound[] | null, want: number, sink: RowSink): Promise<void> {
+    await lease.begin()
+    if (first && after !== null) await checkBound(lease, after)
+    first = false
+    const query = compileQuery(report, params, { after, limit: want })
+    const { fields } = await lease.queryInto({ text: query.sql, values: [...query.parameters] }, sink)
+    checkShape(report, fields)
+    await lease.end()
+  }
 }

@@ -134,21 +134,24 @@ class Batch implements RowSink {
 
   /** The key columns' texts of the last row written, if any. */
   lastKey (report: Report): string[] | undefined {
-    const data = this.#last
-    if (data === undefined) return undefined
-    const fields: Array<string | null> = []
-    let p = this.#lastStart + 2
-    const wanted = Math.max(...report.keyIndexes)
-    for (let i = 0; i <= wanted; i++) {
-      const length = int32(data, p)
-      p += 4
-      fields.push(length < 0 ? null : data.toString('utf8', p, p + length))
-      if (length > 0) p += length
-    }
-    return report.keyIndexes.map((index, i) => {
-      const value = fields[index]
-      if (value === null || value === undefined) throw new Error(`key column "${report.key[i]}" is NULL: keys must never be NULL`)
-      return value
-    })
+    return this.#last === undefined ? undefined : rowKey(report, this.#last, this.#lastStart)
   }
+}
+
+/** The key columns' texts of the DataRow at `data[start..]`. */
+export function rowKey (report: Report, data: Buffer, start: number): string[] {
+  const fields: Array<string | null> = []
+  let p = start + 2
+  const wanted = Math.max(...report.keyIndexes)
+  for (let i = 0; i <= wanted; i++) {
+    const length = int32(data, p)
+    p += 4
+    fields.push(length < 0 ? null : data.toString('utf8', p, p + length))
+    if (length > 0) p += length
+  }
+  return report.keyIndexes.map((index, i) => {
+    const value = fields[index]
+    if (value === null || value === undefined) throw new Error(`key column "${report.key[i]}" is NULL: keys must never be NULL`)
+    return value
+  })
 }

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { MAX_TIMER_MS, type Config } from '../config.js'
-import type { Lease, Leases } from '../db/leases.js'
+import type { Lease, LeaseSource } from '../db/leases.js'
 import { ClientGone, NotAcceptable, ServiceUnavailable, TooManyStreams } from '../errors.js'
 import { createEncoder, contentTypes } from '../formats/index.js'
 import { FORMATS, negotiate } from '../formats/negotiate.js'
@@ -16,7 +16,7 @@ import { openSource, startBound } from './source.js'
 /** What serving a report needs from the app. */
 export interface Streaming {
   readonly config: Config
-  readonly leases: Leases
+  readonly leases: LeaseSource
   readonly streams: RunningStreams
   readonly metrics: Metrics
   readonly keyStreams: KeyStreams

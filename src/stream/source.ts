@@ -1,4 +1,4 @@
-import type { Lease, Leases } from '../db/leases.js'
+import type { Lease, LeaseSource } from '../db/leases.js'
 import { BadRequest } from '../errors.js'
 import type { Encoder } from '../formats/types.js'
 import type { KeyBound } from '../reports/compile.js'
@@ -8,7 +8,7 @@ import type { AfterValue } from './keys.js'
 import { keysetSource } from './keyset.js'
 
 export interface SourceOptions {
-  readonly leases: Leases
+  readonly leases: LeaseSource
   /** the cursor's server-side net: idle_in_transaction_session_timeout */
   readonly idleTimeoutMs: number
   /**
