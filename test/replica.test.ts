@@ -99,6 +99,9 @@ for (const format of ['csv', 'xlsx'] as const) {
       t.equal(res.status, 200)
       t.ok(res.complete, 'ends with its final chunk')
       t.equal((await streamEnded(logs, reqId)).outcome, 'complete')
+      const retry = logs.find((line) => line.reqId === reqId && line.msg === 'keyset page taken up on another server')
+      t.equal(retry?.server, 'replica1', 'the page was taken up after the replica failed')
+      t.ok(Number(retry?.rowsKept) > 0, `mid page: the ${String(retry?.rowsKept)} rows the batch already had were kept, and not asked again`)
       if (format === 'csv') {
         sameBytes(t, res.body, expected.body, 'the same bytes as from the primary')
       } else {

@@ -43,6 +43,7 @@ export function keysetSource (options: SourceOptions): AsyncGenerator<Buffer, vo
         if (signal.aborted || !retriable(error)) throw error
         failed.add(lease.server)
         if (failed.size >= leases.servers) throw error
+        options.onRetry?.({ server: lease.server, rowsKept: taken, reason: (error as Error).message })
       } finally {
         lease.destroy()
       }

@@ -129,7 +129,8 @@ export async function serveReport (streaming: Streaming, report: Report, request
     }),
     signal: controller.signal,
     nextLink: (next) => nextLink(request, next),
-    progress
+    progress,
+    onRetry: (retry) => { request.log.warn({ report: report.name, ...retry }, 'keyset page taken up on another server') }
   })
   let given = false
   const give = (): void => {

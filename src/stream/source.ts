@@ -28,6 +28,8 @@ export interface SourceOptions {
   readonly nextLink: (after: string) => string
   /** told of every chunk: rows and bytes sent so far */
   readonly progress: Progress
+  /** told when a keyset page is taken up on another server: which one failed, how, and the rows it had given */
+  readonly onRetry?: ((retry: { server: string, rowsKept: number, reason: string }) => void) | undefined
 }
 
 export interface Progress {
