@@ -41,3 +41,23 @@ t.test('a bad value fails with a message naming the variable', async (t) => {
     t.throws(() => loadConfig(env), { message })
   }
 })
+
+t.test('REPLICA_URLS: a list of postgres URLs; a bad entry is named by place, its password never shown', async (t) => {
+  t.same(loadConfig({}).replicaUrls, [], 'unset: no replicas')
+  t.equal(loadConfig({}).replicaMaxLagMs, 30000, 'REPLICA_MAX_LAG_MS defaults to 30 s')
+  const config = loadConfig({ REPLICA_URLS: 'postgres://r:pw@replica1/shop, postgresql://replica2:6432/shop', REPLICA_MAX_LAG_MS: '500' })
+  t.same(config.replicaUrls, ['postgres://r:pw@replica1/shop', 'postgresql://replica2:6432/shop'])
+  t.equal(config.replicaMaxLagMs, 500)
+  for (const bad of ['postgres://r:s3cret@replica1/shop,http://r:s3cret@replica2/shop', 'postgres://r:s3cret@replica1/shop,,', 'r:s3cret@replica1']) {
+    t.throws(() => loadConfig({ REPLICA_URLS: bad }), ConfigError)
+    let message = ''
+    try {
+      loadConfig({ REPLICA_URLS: bad })
+    } catch (error) {
+      message = (error as Error).message
+    }
+    t.match(message, /^REPLICA_URLS entry \d of \d is not a postgres:\/\/host\/database URL$/, `${message}`)
+    t.notOk(message.includes('s3cret'), 'no password in the message')
+  }
+  t.throws(() => loadConfig({ REPLICA_MAX_LAG_MS: 'soon' }), { message: /^REPLICA_MAX_LAG_MS must be a whole number/ })
+})
