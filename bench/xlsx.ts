@@ -6,6 +6,7 @@ import { Out } from '../src/formats/out.js'
 import { createCsvEncoder } from '../src/formats/csv.js'
 import type { Column, Encoder } from '../src/formats/types.js'
 import { createXlsxEncoder } from '../src/formats/xlsx.js'
+import { dataRow } from '../test/helpers/datarow.js'
 
 const rows = Number(process.argv[2] ?? 1_000_000)
 const BATCH_ROWS = 40_000
@@ -60,20 +61,5 @@ const measure = (name: string, encoder: Encoder): void => {
 console.log(`${rows.toLocaleString('en')} rows, ${columns.length} columns`)
 for (let round = 0; round < 2; round++) {
   measure('csv', createCsvEncoder(columns, { header: true, bom: false, delimiter: ',' }))
-  for (const level of (process.env.LEVELS ?? "1,3,6").split(",").map(Number)) measure(`xlsx level ${level}`, createXlsxEncoder(columns, { level }))
-}
-
-function dataRow (fields: string[]): Buffer {
-  const texts = fields.map((text) => Buffer.from(text))
-  const length = 4 + 2 + texts.reduce((sum, text) => sum + 4 + text.length, 0)
-  const message = Buffer.alloc(1 + length)
-  message[0] = 68
-  message.writeInt32BE(length, 1)
-  message.writeInt16BE(texts.length, 5)
-  let at = 7
-  for (const text of texts) {
-    message.writeInt32BE(text.length, at)
-    at += 4 + text.copy(message, at + 4)
-  }
-  return message
+  for (const level of (process.env.LEVELS ?? '1,3,6').split(',').map(Number)) measure(`xlsx level ${level}`, createXlsxEncoder(columns, { level }))
 }

@@ -44,10 +44,10 @@ export class ClientGone extends Error {
 
 /**
  * A database that is down, restarting or refusing us: SQLSTATE classes 08 (connection), 28
- * (authorization), 53300 (too many connections), 57P01-03 (shutting down, starting up), and the
+ * (authorization), 57P01-03 (shutting down, starting up), and the
  * socket errors of a connection that cannot be made. Nothing the client did, and it may pass.
  */
-const UNAVAILABLE = /^(08|28|53300$|57P0[123]$)|^E(CONNREFUSED|CONNRESET|TIMEDOUT|HOSTUNREACH|NETUNREACH|NOTFOUND|AI_AGAIN|PIPE)$/
+const UNAVAILABLE = /^(08|28|57P0[123]$)|^E(CONNREFUSED|CONNRESET|TIMEDOUT|HOSTUNREACH|NETUNREACH|NOTFOUND|AI_AGAIN|PIPE)$/
 
 /** What a PostgreSQL error before the first byte means for the client, if it is theirs. */
 export function fromDatabaseError (error: unknown): HttpError | undefined {

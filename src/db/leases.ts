@@ -146,8 +146,7 @@ export class Lease {
   destroy (error: Error = new Error('lease destroyed')): void {
     if (this.#ended) return
     const running = this.#busy ? this.#running : undefined
-    this.#ended = true
-    this.#signal?.removeEventListener('abort', this.#onAbort)
+    this.#finish()
     if (running === undefined) {
       this.#release(error)
       return
@@ -208,7 +207,7 @@ export function serverGone (error: unknown): boolean {
     return /^E[A-Z]+$/.test(code)
   }
   const message = (error as Error | null)?.message ?? ''
-  return /^Connection terminated|^connection timeout|Client has encountered a connection error|Connection terminated unexpectedly/.test(message)
+  return /^Connection terminated|^connection timeout|Client has encountered a connection error/.test(message)
 }
 
 /**

@@ -20,21 +20,23 @@ export function keysetSource (options: SourceOptions): AsyncGenerator<Buffer, vo
   return encodeRows(options, startBound(report, options.after), async (want, bound, sink) => {
     // rows this page handed to the batch, over every server it was tried on, and the last one
     let taken = 0
-    let last: { data: Buffer, start: number } | undefined
+    let lastData: Buffer | undefined
+    let lastStart = 0
     const counted: RowSink = {
       row (data, start, end) {
         sink.row(data, start, end)
         taken++
-        last = { data, start }
+        lastData = data
+        lastStart = start
       }
     }
     const failed = new Set<string>()
     for (;;) {
       // a server lost after the page's last row came: nothing more to ask
       if (taken === want) return taken
-      const after: readonly KeyBound[] | null = last === undefined
+      const after: readonly KeyBound[] | null = lastData === undefined
         ? bound
-        : rowKey(report, last.data, last.start).map((value, i) => ({ value, castType: report.columns[report.keyIndexes[i]!]!.castType }))
+        : rowKey(report, lastData, lastStart).map((value, i) => ({ value, castType: report.columns[report.keyIndexes[i]!]!.castType }))
       const lease = await leases.acquire(signal, failed)
       try {
         await page(lease, after, want - taken, counted)
