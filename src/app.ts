@@ -95,7 +95,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler(async (request, reply) => {
     const path = request.url.split('?')[0] ?? ''
     const message = path.startsWith('/reports/')
-      ? `no report named "${decodeSafe(path.slice('/reports/'.length).replace(/\.(ndjson|csv|json|xlsx)$/, ''))}"; GET /reports lists them`
+      ? `no report named "${decodeSafe(path.slice('/reports/'.length).replace(/\.(ndjson|csv|json|xlsx|parquet|arrow)$/, ''))}"; GET /reports lists them`
       : `no route ${request.method} ${path}`
     return reply.code(404).send({ statusCode: 404, error: 'Not Found', message })
   })

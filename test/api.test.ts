@@ -11,7 +11,7 @@ t.test('GET /reports lists every report with its columns from the database', asy
   const orders = reports.find((r) => r.name === 'orders')!
   t.same(orders.key, ['id'])
   t.equal(orders.strategy, 'keyset')
-  t.same(orders.formats, ['ndjson', 'csv', 'json', 'xlsx'])
+  t.same(orders.formats, ['ndjson', 'csv', 'json', 'xlsx', 'parquet', 'arrow'])
   t.same((orders.columns as unknown[]).slice(0, 4), [
     { name: 'id', type: 'bigint' }, { name: 'customer_id', type: 'bigint' },
     { name: 'status', type: 'order_status' }, { name: 'amount', type: 'numeric(12,2)' }

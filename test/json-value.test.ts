@@ -72,7 +72,7 @@ t.test('arrays follow array_to_json', async t => {
 })
 
 t.test('CSV takes only the delimiters COPY output is checked with', async t => {
-  const columns = [{ name: 'a', type: 'text', castType: 'text', oid: 25, json: string }]
+  const columns = [{ name: 'a', type: 'text', castType: 'text', oid: 25, json: string, value: { type: 'string' as const } }]
   t.throws(() => createEncoder('csv', columns, { header: true, bom: false, delimiter: ':' }), /delimiter/)
   t.equal(encodeAll(createEncoder('csv', columns, { header: false, bom: false, delimiter: '\t' }), [['a\tb'], [null], ['']]).toString(), '"a\tb"\n\n""\n')
 })

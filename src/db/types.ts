@@ -1,7 +1,7 @@
 // Result fields (type OID and modifier) -> the columns the encoders need, in one round trip.
 import type pg from 'pg'
 import { RAW_TYPES } from './pool.js'
-import type { Column, JsonKind } from '../formats/types.js'
+import type { Column, JsonKind, ValueType } from '../formats/types.js'
 
 export interface Field {
   readonly name: string
@@ -33,7 +33,8 @@ export async function resolveColumns (client: pg.ClientBase, fields: ReadonlyArr
       type,
       castType,
       oid: field.dataTypeID,
-      json: kindOf(field.dataTypeID, byOid, () => `column "${field.name}" (${type})`)
+      json: kindOf(field.dataTypeID, byOid, () => `column "${field.name}" (${type})`),
+      value: valueOf(field.dataTypeID, field.dataTypeModifier, byOid)
     }
   })
 }
@@ -45,6 +46,7 @@ interface TypeRow {
   readonly typelem: number
   readonly typlen: number
   readonly typdelim: string
+  readonly typtypmod: number
   readonly castsToJson: boolean
 }
 
@@ -81,6 +83,7 @@ select json_build_object(
       'typelem', t.typelem::int8,
       'typlen', t.typlen,
       'typdelim', t.typdelim,
+      'typtypmod', t.typtypmod,
       -- json_categorize_type looks for a cast only on types that are not built in
       'castsToJson', t.oid >= 16384 and exists (
         select from pg_cast
@@ -122,4 +125,53 @@ function kindOf (oid: number, types: ReadonlyMap<number, TypeRow>, column: () =>
     throw new Error(`${column()}: types with their own cast to json are not supported; cast the column to json or text`)
   }
   return stringKind
+}
+
+// The columnar formats' types (API.md section 3, Parquet and Arrow), by OID of the base type
+const builtinValues = new Map<number, ValueType>([
+  [16, { type: 'bool' }],
+  [21, { type: 'int32' }],
+  [23, { type: 'int32' }],
+  [20, { type: 'int64' }],
+  [700, { type: 'float32' }],
+  [701, { type: 'float64' }],
+  [1082, { type: 'date' }],
+  [1114, { type: 'timestamp' }],
+  [1184, { type: 'timestamptz' }],
+  [114, { type: 'json' }],
+  [3802, { type: 'json' }],
+  [17, { type: 'binary' }]
+])
+const NUMERIC = 1700
+// int2vector and oidvector have an element type but print as `1 2 3`, not as an array
+const VECTORS = new Set([22, 30])
+const stringValue: ValueType = { type: 'string' }
+
+/**
+ * How a column's values are typed in Parquet and Arrow: domains as their base type (with the
+ * domain's modifier), arrays as lists of their element (with the column's modifier), numeric as
+ * a decimal where its modifier gives a precision of at most 38 and a scale in 0..precision, and
+ * everything without a columnar type of its own as its text.
+ */
+function valueOf (oid: number, typmod: number, types: ReadonlyMap<number, TypeRow>): ValueType {
+  const type = types.get(oid)
+  if (type === undefined) return stringValue
+  if (type.typtype === 'd') return valueOf(type.typbasetype, type.typtypmod, types)
+  const builtin = builtinValues.get(oid)
+  if (builtin !== undefined) return builtin
+  if (oid === NUMERIC) return decimalOf(typmod)
+  if (type.typelem !== 0 && type.typlen === -1 && !VECTORS.has(oid)) {
+    const element = types.get(type.typelem)
+    return { type: 'list', element: valueOf(type.typelem, typmod, types), delimiter: element?.typdelim ?? ',' }
+  }
+  return stringValue
+}
+
+/** numeric(p,s) from its modifier, as PostgreSQL packs it: ((p << 16) | (s & 0x7ff)) + 4, s signed in 11 bits. */
+function decimalOf (typmod: number): ValueType {
+  if (typmod < 4) return stringValue
+  const precision = ((typmod - 4) >> 16) & 0xffff
+  const scale = (((typmod - 4) & 0x7ff) ^ 1024) - 1024
+  if (precision < 1 || precision > 38 || scale < 0 || scale > precision) return stringValue
+  return { type: 'decimal', precision, scale }
 }

@@ -1,12 +1,14 @@
 import type { FormatName } from './types.js'
 
-export const FORMATS: readonly FormatName[] = ['ndjson', 'csv', 'json', 'xlsx']
+export const FORMATS: readonly FormatName[] = ['ndjson', 'csv', 'json', 'xlsx', 'parquet', 'arrow']
 
 const MEDIA_TYPES: Readonly<Record<string, FormatName>> = {
   'application/x-ndjson': 'ndjson',
   'text/csv': 'csv',
   'application/json': 'json',
-  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': 'xlsx'
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': 'xlsx',
+  'application/vnd.apache.parquet': 'parquet',
+  'application/vnd.apache.arrow.stream': 'arrow'
 }
 
 /**

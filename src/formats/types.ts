@@ -24,9 +24,17 @@ export interface Column {
   readonly castType: string
   readonly oid: number
   readonly json: JsonKind
+  /** how Parquet and Arrow type it */
+  readonly value: ValueType
 }
 
-export type FormatName = 'ndjson' | 'csv' | 'json' | 'xlsx'
+/** A column's type in the columnar formats (Parquet, Arrow): API.md section 3. */
+export type ValueType =
+  | { readonly type: 'bool' | 'int32' | 'int64' | 'float32' | 'float64' | 'date' | 'timestamp' | 'timestamptz' | 'string' | 'json' | 'binary' }
+  | { readonly type: 'decimal'; readonly precision: number; readonly scale: number }
+  | { readonly type: 'list'; readonly element: ValueType; readonly delimiter: string }
+
+export type FormatName = 'ndjson' | 'csv' | 'json' | 'xlsx' | 'parquet' | 'arrow'
 
 export interface CsvOptions {
   readonly header: boolean
@@ -43,11 +51,25 @@ export interface Encoder {
   head(): Buffer
   /** Writes one DataRow (see RowSink in src/db/rowtap.ts for its layout) into `out`. */
   row(out: Out, data: Buffer, start: number, end: number): void
-  /** `next` is the JSON format's link to the following page; the other formats ignore it */
+  /**
+   * `next` is the link to the following page when `limit` cut the response (JSON writes it,
+   * Parquet keeps it in its footer); the other formats ignore it
+   */
   tail(next: string | null): Buffer
   /**
    * Turns what this encoder wrote into `out` into the bytes to send, in place, just before the
-   * chunk goes: XLSX deflates its sheet XML here, a batch at a time
+   * chunk goes: XLSX deflates its sheet XML here, Parquet and Arrow write the batch's columns.
+   * `after` resumes right behind the batch's last row (null for a batch without rows).
    */
-  finish?(out: Out): void
+  finish?(out: Out, after: string | null): void
+  /** Bytes of the batch held outside `out` (the columnar formats' columns), to size batches by */
+  buffered?(): number
+}
+
+/** What the columnar formats write into their metadata about the report. */
+export interface ColumnsContext {
+  readonly report: string
+  /** the key columns' names and indexes, in key order */
+  readonly key: readonly string[]
+  readonly keyIndexes: readonly number[]
 }

@@ -30,7 +30,7 @@ export const CELL_CHARS = 32_767
 /** What ends a text that was cut to CELL_CHARS: an ellipsis. */
 export const CUT_MARK = '…'
 
-// Chosen by measurement (bench/xlsx.ts: the encoder alone, 1,000,000 rows of the memory test's
+// Chosen by measurement (bench/encoders.ts: the encoder alone, 1,000,000 rows of the memory test's
 // five columns, 2 shared cores, two runs): level 1 158-180k rows/s, 37.8 MB; level 3 134-184k
 // rows/s, 34.7 MB; zlib's default 6 94-117k rows/s, 30.6 MB (CSV of the same rows: 53.6 MB).
 // Deflate is half the encoder's time: level 1, as for HTTP compression (src/app.ts), costs 8%

@@ -10,10 +10,11 @@ import type { ParamValues, Report } from '../reports/report.js'
 
 /**
  * The content types @fastify/compress compresses (src/app.ts gives it this as `customTypes`): its
- * default regex, which does not count application/x-ndjson, plus x-ndjson. Every other type
- * Sluice serves (XLSX, Parquet, Arrow) is one its mime-db fallback does not compress either.
+ * default regex, which does not count application/x-ndjson, plus x-ndjson, plus the Arrow stream,
+ * whose buffers are not compressed (it is as large as the CSV). XLSX and Parquet are compressed
+ * inside, so they go as they are.
  */
-export const COMPRESSIBLE_TYPES = /^text\/(?!event-stream)|(?:\+|\/)json(?:;|$)|\/x-ndjson(?:;|$)/
+export const COMPRESSIBLE_TYPES = /^text\/(?!event-stream)|(?:\+|\/)json(?:;|$)|\/x-ndjson(?:;|$)|\/vnd\.apache\.arrow\.stream(?:;|$)/
 
 /** Everything a response's bytes depend on besides the rows: what its strong ETag is made of. */
 export interface Representation {

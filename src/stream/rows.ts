@@ -66,15 +66,17 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
       const endsAtCap = full && !endsAtLimit && asked === capRemaining + 1
       lastKey = batch.lastKey(report) ?? lastKey
       const key = lastKey
+      // the `after` that resumes right behind the last row sent
+      const resume = key === undefined ? null : afterParam(report.keyIndexes.map((index, i) => [report.columns[index]!, key[i]!]))
       if (endsAtLimit) {
-        batch.out.write(encoder.tail(key === undefined ? null : options.nextLink(afterParam(report.keyIndexes.map((index, i) => [report.columns[index]!, key[i]!])))))
+        batch.out.write(encoder.tail(resume === null ? null : options.nextLink(resume)))
       } else if (!full) {
         batch.out.write(encoder.tail(null))
       }
       // what the encoder wrote sizes the next batch, before `finish` turns it into what is sent
       // (XLSX: deflated); and `finish` comes before the next batch's rows can reach the encoder
-      const bytes = batch.out.pos
-      encoder.finish?.(batch.out)
+      const bytes = batch.out.pos + (encoder.buffered?.() ?? 0)
+      encoder.finish?.(batch.out, batch.encoded === 0 ? null : resume)
       if (full && !endsAtLimit && !endsAtCap) {
         if (key === undefined) throw new Error('a full batch without a last key')
         const after = report.keyIndexes.map((index, i) => ({ value: key[i]!, castType: report.columns[index]!.castType }))

@@ -126,7 +126,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
       header: query.header !== 0,
       bom: query.bom === 1,
       delimiter: DELIMITERS[query.delimiter ?? ','] ?? ','
-    }),
+    }, { report: report.name, key: report.key, keyIndexes: report.keyIndexes }),
     signal: controller.signal,
     nextLink: (next) => nextLink(request, next),
     progress,
@@ -249,7 +249,7 @@ function readRequest (report: Report, request: FastifyRequest, reply: FastifyRep
   const params: Record<string, unknown> = {}
   for (const name of Object.keys(report.params)) params[name] = query[name]
   reply.headers({ 'content-type': contentTypes[format], 'cache-control': 'no-store' })
-  const disposition: Record<string, string> = format === 'csv' || format === 'xlsx' || query.download === 1
+  const disposition: Record<string, string> = format === 'csv' || format === 'xlsx' || format === 'parquet' || format === 'arrow' || query.download === 1
     ? { 'content-disposition': `attachment; filename="${report.name}.${format}"` }
     : {}
   return { format, after, params, disposition }

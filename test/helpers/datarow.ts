@@ -31,6 +31,6 @@ export function encodeAll (encoder: Encoder, rows: ReadonlyArray<TextRow>, next:
     encoder.row(out, message, 5, message.length)
   }
   out.write(encoder.tail(next))
-  encoder.finish?.(out)
+  encoder.finish?.(out, null)
   return Buffer.from(out.bytes())
 }

@@ -1,25 +1,29 @@
-// `npx tsx bench/xlsx.ts [rows]`: the XLSX encoder alone, in this process, at each deflate level
-// it could use: rows/s and bytes, beside the CSV encoder over the same rows. The rows are the
+// `npx tsx bench/encoders.ts [rows]`: the encoders alone, in this process: rows/s and bytes of
+// CSV, of XLSX at each deflate level it could use (LEVELS=1,3,6), of Parquet and of Arrow, over
+// the same rows. The rows are the
 // memory test's (test/memory.test.ts): id, account, amount, label, created_at, as PostgreSQL
 // writes them, in batches of the size src/stream/rows.ts makes.
 import { Out } from '../src/formats/out.js'
 import { createCsvEncoder } from '../src/formats/csv.js'
 import type { Column, Encoder } from '../src/formats/types.js'
 import { createXlsxEncoder } from '../src/formats/xlsx.js'
+import { createParquetEncoder } from '../src/formats/parquet.js'
+import { createArrowEncoder } from '../src/formats/arrow.js'
 import { dataRow } from '../test/helpers/datarow.js'
 
 const rows = Number(process.argv[2] ?? 1_000_000)
 const BATCH_ROWS = 40_000
 
-const column = (name: string, type: string, oid: number, kind: Column['json']['kind']): Column =>
-  ({ name, type, castType: type, oid, json: { kind } as Column['json'] })
+const column = (name: string, type: string, oid: number, kind: Column['json']['kind'], value: Column['value']): Column =>
+  ({ name, type, castType: type, oid, json: { kind } as Column['json'], value })
 const columns: Column[] = [
-  column('id', 'bigint', 20, 'number'),
-  column('account', 'integer', 23, 'number'),
-  column('amount', 'numeric(12,2)', 1700, 'number'),
-  column('label', 'text', 25, 'string'),
-  column('created_at', 'timestamp with time zone', 1184, 'timestamp')
+  column('id', 'bigint', 20, 'number', { type: 'int64' }),
+  column('account', 'integer', 23, 'number', { type: 'int32' }),
+  column('amount', 'numeric(12,2)', 1700, 'number', { type: 'decimal', precision: 12, scale: 2 }),
+  column('label', 'text', 25, 'string', { type: 'string' }),
+  column('created_at', 'timestamp with time zone', 1184, 'timestamp', { type: 'timestamptz' })
 ]
+const context = { report: 'bench', key: ['id'], keyIndexes: [0] }
 
 // every batch's DataRows, made once: the encoders are what is timed
 const batches: Array<{ data: Buffer, starts: number[], ends: number[] }> = []
@@ -51,7 +55,7 @@ const measure = (name: string, encoder: Encoder): void => {
     head = undefined
     for (let k = 0; k < batch.starts.length; k++) encoder.row(out, batch.data, batch.starts[k]!, batch.ends[k]!)
     if (i === batches.length - 1) out.write(encoder.tail(null))
-    encoder.finish?.(out)
+    encoder.finish?.(out, String(i))
     bytes += out.pos
   }
   const seconds = (performance.now() - started) / 1000
@@ -62,4 +66,6 @@ console.log(`${rows.toLocaleString('en')} rows, ${columns.length} columns`)
 for (let round = 0; round < 2; round++) {
   measure('csv', createCsvEncoder(columns, { header: true, bom: false, delimiter: ',' }))
   for (const level of (process.env.LEVELS ?? '1,3,6').split(',').map(Number)) measure(`xlsx level ${level}`, createXlsxEncoder(columns, { level }))
+  measure('parquet', createParquetEncoder(columns, context))
+  measure('arrow', createArrowEncoder(columns, context))
 }

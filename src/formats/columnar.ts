@@ -1,0 +1,466 @@
+// One batch of rows as typed columns, the shape both columnar formats are written from: the
+// field texts of PostgreSQL's DataRows parsed straight from their bytes into Arrow's layout (a
+// validity bit per slot; fixed-width values, or offsets into bytes; lists as offsets into a child
+// column). Arrow (src/formats/arrow.ts) sends these buffers as they are; Parquet
+// (src/formats/parquet.ts) turns them into levels and plain values. The buffers are kept from
+// batch to batch, so memory is one batch's values, never the result.
+//
+// Texts are what a session with timezone UTC and datestyle ISO prints (src/db/leases.ts). What has
+// no faithful form in the target type (API.md section 3): infinite dates and timestamps become
+// the type's largest and smallest values, which DuckDB reads as ±infinity; a numeric NaN in a
+// decimal column becomes null; a multi-dimensional array value ends the download with an error,
+// since a list of the element type cannot hold it; an array's lower bound is dropped.
+import { NotAcceptable } from '../errors.js'
+import { COLON, DOT, MINUS, NINE, PLUS, SPACE, ZERO } from './chars.js'
+import { int32 } from './out.js'
+import type { Column, ValueType } from './types.js'
+
+// Value kinds, as small integers the row loop switches on
+export const BOOL = 0
+export const INT32 = 1
+export const INT64 = 2
+export const FLOAT32 = 3
+export const FLOAT64 = 4
+export const DECIMAL = 5
+export const DATE = 6
+export const TIMESTAMP = 7
+export const BYTES = 8 // strings, JSON: the text's bytes as they are
+export const BINARY = 9 // bytea: the bytes its hex (or escape) text stands for
+export const LIST = 10
+
+/** Bytes per slot of each fixed-width kind (0: variable or bits). */
+const WIDTH = [0, 4, 8, 4, 8, 16, 4, 8, 0, 0, 0]
+
+/** The largest and smallest values, written for infinity and -infinity (what DuckDB reads as them). */
+export const DATE_INFINITY = 2147483647
+export const TIMESTAMP_INFINITY = 0x7fffffffffffffffn
+
+export class ColumnData {
+  readonly kind: number
+  readonly value: ValueType
+  /** bytes per slot, for fixed-width kinds */
+  readonly width: number
+  readonly child: ColumnData | undefined
+  /** a list's element delimiter */
+  readonly delimiter: number
+  /** the column's name, for errors */
+  readonly name: string
+  /** slots in this batch */
+  length = 0
+  nulls = 0
+  /** a bit per slot, 1 = a value */
+  valid: Buffer = Buffer.alloc(64)
+  /** fixed-width values, or a bool's bits */
+  values: Buffer
+  /** variable kinds and lists: length + 1 int32 offsets (little-endian) */
+  offsets: Buffer
+  /** variable kinds: the values' bytes */
+  data: Buffer
+  dataLength = 0
+
+  constructor (name: string, value: ValueType) {
+    this.name = name
+    this.value = value
+    this.kind = kindOf(value)
+    this.width = WIDTH[this.kind]!
+    this.child = value.type === 'list' ? new ColumnData(name, value.element) : undefined
+    this.delimiter = value.type === 'list' ? value.delimiter.charCodeAt(0) : 0
+    this.values = Buffer.alloc(this.width === 0 ? 64 : 64 * this.width)
+    this.offsets = Buffer.alloc(this.kind === BYTES || this.kind === BINARY || this.kind === LIST ? 256 : 0)
+    this.data = Buffer.alloc(this.kind === BYTES || this.kind === BINARY ? 1024 : 0)
+  }
+
+  reset (): void {
+    this.length = 0
+    this.nulls = 0
+    this.dataLength = 0
+    this.child?.reset()
+  }
+
+  /** Bytes this batch holds so far, over the column and its children. */
+  size (): number {
+    return (this.length >> 3) + this.length * (this.width + (this.offsets.length > 0 ? 4 : 0)) + this.dataLength + (this.child?.size() ?? 0)
+  }
+
+  /** Makes room for slot `length` (one more), clearing its bits; offsets get their next entry. */
+  #grow (): void {
+    const i = this.length
+    if ((i >> 3) >= this.valid.length) this.valid = grown(this.valid, this.valid.length * 2)
+    if ((i & 7) === 0) {
+      this.valid[i >> 3] = 0
+      if (this.kind === BOOL) {
+        if ((i >> 3) >= this.values.length) this.values = grown(this.values, this.values.length * 2)
+        this.values[i >> 3] = 0
+      }
+    }
+    if (this.width > 0 && (i + 1) * this.width > this.values.length) this.values = grown(this.values, this.values.length * 2)
+    if (this.offsets.length > 0) {
+      if ((i + 2) * 4 > this.offsets.length) this.offsets = grown(this.offsets, this.offsets.length * 2)
+      if (i === 0) this.offsets.writeInt32LE(0, 0)
+    }
+  }
+
+  /** Appends a NULL. */
+  null (): void {
+    this.#grow()
+    const i = this.length
+    if (this.width > 0) this.values.fill(0, i * this.width, (i + 1) * this.width)
+    if (this.offsets.length > 0) this.offsets.writeInt32LE(this.kind === LIST ? this.child!.length : this.dataLength, (i + 1) * 4)
+    this.nulls++
+    this.length = i + 1
+  }
+
+  /** Appends the value whose text is `data[p..q)`. */
+  append (data: Buffer, p: number, q: number): void {
+    this.#grow()
+    const i = this.length
+    switch (this.kind) {
+      case BOOL:
+        if (data[p] === 116) this.values[i >> 3]! |= 1 << (i & 7)
+        break
+      case INT32:
+        this.values.writeInt32LE(parseInteger(data, p, q), i * 4)
+        break
+      case INT64:
+        if (q - p <= 15) writeInt64(this.values, i * 8, parseInteger(data, p, q))
+        else this.values.writeBigInt64LE(BigInt(data.toString('latin1', p, q)), i * 8)
+        break
+      case FLOAT32:
+        this.values.writeFloatLE(Number(data.toString('latin1', p, q)), i * 4)
+        break
+      case FLOAT64:
+        this.values.writeDoubleLE(Number(data.toString('latin1', p, q)), i * 8)
+        break
+      case DECIMAL:
+        if (!writeDecimal(this.values, i * 16, data, p, q, (this.value as { scale: number }).scale)) {
+          this.length = i
+          this.null()
+          return
+        }
+        break
+      case DATE:
+        this.values.writeInt32LE(parseDate(data, p, q), i * 4)
+        break
+      case TIMESTAMP:
+        writeTimestamp(this.values, i * 8, data, p, q)
+        break
+      case BYTES:
+        this.#bytes(data, p, q)
+        break
+      case BINARY:
+        this.#binary(data, p, q)
+        break
+      case LIST:
+        this.#list(data, p, q)
+        break
+    }
+    this.valid[i >> 3]! |= 1 << (i & 7)
+    this.length = i + 1
+  }
+
+  #room (n: number): Buffer {
+    if (this.dataLength + n > this.data.length) this.data = grown(this.data, Math.max(this.data.length * 2, this.dataLength + n))
+    return this.data
+  }
+
+  #bytes (data: Buffer, p: number, q: number): void {
+    const into = this.#room(q - p)
+    data.copy(into, this.dataLength, p, q)
+    this.dataLength += q - p
+    this.offsets.writeInt32LE(this.dataLength, (this.length + 1) * 4)
+  }
+
+  // bytea's output: `\x` and two hex digits a byte, or (bytea_output = escape) octal escapes
+  #binary (data: Buffer, p: number, q: number): void {
+    const into = this.#room(q - p)
+    let o = this.dataLength
+    if (q - p >= 2 && data[p] === 92 && data[p + 1] === 120) {
+      for (let k = p + 2; k + 1 < q; k += 2) into[o++] = (hex(data[k]!) << 4) | hex(data[k + 1]!)
+    } else {
+      for (let k = p; k < q; k++) {
+        const c = data[k]!
+        if (c !== 92) into[o++] = c
+        else if (data[k + 1] === 92) into[o++] = data[++k]!
+        else {
+          into[o++] = ((data[k + 1]! - ZERO) << 6) | ((data[k + 2]! - ZERO) << 3) | (data[k + 3]! - ZERO)
+          k += 3
+        }
+      }
+    }
+    this.dataLength = o
+    this.offsets.writeInt32LE(o, (this.length + 1) * 4)
+  }
+
+  // array_out: `{a,b,NULL,"q \"x\""}`, with `[l:u]=` before it when a lower bound is not 1
+  #list (data: Buffer, p: number, q: number): void {
+    const child = this.child!
+    let k = p
+    if (data[k] === 91) { // '[': dimensions; one dimension is `[l:u]`, more is multi-dimensional
+      while (k < q && data[k] !== 61) k++ // '='
+      k++
+    }
+    if (data[k] !== 123 || data[k + 1] === 123) throw new MultiDimensional(this.name)
+    k++
+    const delimiter = this.delimiter
+    while (k < q && data[k] !== 125) {
+      if (data[k] === 34) { // quoted: unescape into a scratch buffer
+        let n = 0
+        const start = ++k
+        const scratch = element(q - start)
+        while (data[k] !== 34) {
+          if (data[k] === 92) k++
+          scratch[n++] = data[k++]!
+        }
+        k++
+        // a list element (an array of a domain over an array) is parsed from its own copy, since
+        // its quoted elements are unescaped into the same scratch space
+        if (child.kind === LIST) child.append(Buffer.from(scratch.subarray(0, n)), 0, n)
+        else child.append(scratch, 0, n)
+      } else {
+        const start = k
+        while (k < q && data[k] !== delimiter && data[k] !== 125) k++
+        if (k - start === 4 && isNull(data, start)) child.null()
+        else if (data[start] === 123) throw new MultiDimensional(this.name)
+        else child.append(data, start, k)
+      }
+      if (data[k] === delimiter) k++
+    }
+    this.offsets.writeInt32LE(child.length, (this.length + 1) * 4)
+  }
+}
+
+/** A batch's columns, one per result column. */
+export class Columns {
+  readonly columns: ColumnData[]
+  /** rows in this batch */
+  rows = 0
+
+  constructor (columns: ReadonlyArray<Column>) {
+    this.columns = columns.map((column) => new ColumnData(column.name, column.value))
+  }
+
+  /** Appends one DataRow (its layout: see RowSink in src/db/rowtap.ts). */
+  row (data: Buffer, start: number): void {
+    const columns = this.columns
+    let p = start + 2
+    for (let i = 0; i < columns.length; i++) {
+      const length = int32(data, p)
+      p += 4
+      if (length < 0) {
+        columns[i]!.null()
+      } else {
+        columns[i]!.append(data, p, p + length)
+        p += length
+      }
+    }
+    this.rows++
+  }
+
+  reset (): void {
+    this.rows = 0
+    for (const column of this.columns) column.reset()
+  }
+
+  size (): number {
+    let size = 0
+    for (const column of this.columns) size += column.size()
+    return size
+  }
+}
+
+/**
+ * A value the columnar formats cannot hold: a 406 when it comes before the first byte (the
+ * report can be had in another format), else the download is cut.
+ */
+export class MultiDimensional extends NotAcceptable {
+  constructor (column: string) {
+    super(`column "${column}" holds a multi-dimensional array, which Parquet and Arrow, typing it as a list of its element type, cannot hold: ask for another format, or have the report select array_to_json(${column}) or ${column}::text`)
+  }
+}
+
+function kindOf (value: ValueType): number {
+  switch (value.type) {
+    case 'bool': return BOOL
+    case 'int32': return INT32
+    case 'int64': return INT64
+    case 'float32': return FLOAT32
+    case 'float64': return FLOAT64
+    case 'decimal': return DECIMAL
+    case 'date': return DATE
+    case 'timestamp':
+    case 'timestamptz': return TIMESTAMP
+    case 'binary': return BINARY
+    case 'list': return LIST
+    default: return BYTES
+  }
+}
+
+function grown (buffer: Buffer, size: number): Buffer {
+  const next = Buffer.alloc(size)
+  buffer.copy(next)
+  return next
+}
+
+// scratch space for an unescaped array element, grown as needed (elements are copied out at once)
+let SCRATCH = Buffer.alloc(4096)
+function element (n: number): Buffer {
+  if (n > SCRATCH.length) SCRATCH = Buffer.alloc(Math.max(n, SCRATCH.length * 2))
+  return SCRATCH
+}
+
+function isNull (data: Buffer, at: number): boolean {
+  return (data[at]! | 32) === 110 && (data[at + 1]! | 32) === 117 && (data[at + 2]! | 32) === 108 && (data[at + 3]! | 32) === 108
+}
+
+function hex (c: number): number {
+  return c <= NINE ? c - ZERO : (c | 32) - 87
+}
+
+/** A decimal integer of at most 15 characters (its sign among them): exact as a double. */
+function parseInteger (data: Buffer, p: number, q: number): number {
+  const negative = data[p] === MINUS
+  let k = negative ? p + 1 : p
+  let n = 0
+  for (; k < q; k++) n = n * 10 + (data[k]! - ZERO)
+  return negative ? -n : n
+}
+
+const TWO32 = 4294967296
+
+/** An integer of magnitude below 2^53, as an int64 (little-endian). */
+function writeInt64 (into: Buffer, at: number, n: number): void {
+  const high = Math.floor(n / TWO32)
+  into.writeUInt32LE(n - high * TWO32, at)
+  into.writeInt32LE(high, at + 4)
+}
+
+/**
+ * numeric's text (digits, an optional fraction of at most `scale` digits, or NaN) as a 128-bit
+ * two's complement integer of unscaled units, little-endian. False for NaN (and the infinities,
+ * which a typed numeric cannot hold). The digits go through a double while they fit in 15.
+ */
+function writeDecimal (into: Buffer, at: number, data: Buffer, p: number, q: number, scale: number): boolean {
+  let k = p
+  const negative = data[k] === MINUS
+  if (negative || data[k] === PLUS) k++
+  const c = data[k]!
+  if (c < ZERO || c > NINE) return false
+  let digits = 0
+  let n = 0
+  let big: bigint | undefined
+  let fraction = -1
+  for (; k < q; k++) {
+    const d = data[k]!
+    if (d === DOT) {
+      fraction = 0
+      continue
+    }
+    if (fraction >= 0) fraction++
+    if (big !== undefined) big = big * 10n + BigInt(d - ZERO)
+    else if (++digits > 15) big = BigInt(n) * 10n + BigInt(d - ZERO)
+    else n = n * 10 + (d - ZERO)
+  }
+  for (let f = Math.max(fraction, 0); f < scale; f++) {
+    if (big !== undefined) big *= 10n
+    else if (++digits > 15) big = BigInt(n) * 10n
+    else n *= 10
+  }
+  if (big === undefined) {
+    if (negative) n = -n
+    writeInt64(into, at, n)
+    into.fill(n < 0 ? 0xff : 0, at + 8, at + 16)
+  } else {
+    if (negative) big = -big
+    into.writeBigUInt64LE(BigInt.asUintN(64, big), at)
+    into.writeBigInt64LE(BigInt.asIntN(64, big >> 64n), at + 8)
+  }
+  return true
+}
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (astronomical years: 1 BC is year 0). */
+function daysFromCivil (year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year
+  const era = Math.floor(y / 400)
+  const yoe = y - era * 400
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+}
+
+interface DateParts { days: number, end: number }
+const parts: DateParts = { days: 0, end: 0 }
+
+/** `YYYY-MM-DD` (four or more year digits) at `p`: its days, and where it ends, into `parts`. */
+function readDate (data: Buffer, p: number): void {
+  let k = p
+  let year = 0
+  while (data[k] !== MINUS) year = year * 10 + (data[k++]! - ZERO)
+  const month = (data[k + 1]! - ZERO) * 10 + (data[k + 2]! - ZERO)
+  const day = (data[k + 4]! - ZERO) * 10 + (data[k + 5]! - ZERO)
+  parts.end = k + 6
+  parts.days = daysFromCivil(year, month, day)
+}
+
+/** ` BC` at the end of a text moves its year: year Y BC is astronomical year 1 - Y. */
+function isBc (data: Buffer, q: number): boolean {
+  return data[q - 1] === 67 && data[q - 2] === 66 && data[q - 3] === SPACE
+}
+
+function parseDate (data: Buffer, p: number, q: number): number {
+  const c = data[p]!
+  if (c === 105) return DATE_INFINITY // infinity
+  if (c === MINUS) return -DATE_INFINITY // -infinity
+  if (isBc(data, q)) return bcDays(data, p)
+  readDate(data, p)
+  return parts.days
+}
+
+/** The days of a BC date: its year Y read as 1 - Y. */
+function bcDays (data: Buffer, p: number): number {
+  let k = p
+  let year = 0
+  while (data[k] !== MINUS) year = year * 10 + (data[k++]! - ZERO)
+  const month = (data[k + 1]! - ZERO) * 10 + (data[k + 2]! - ZERO)
+  const day = (data[k + 4]! - ZERO) * 10 + (data[k + 5]! - ZERO)
+  parts.end = k + 6
+  return daysFromCivil(1 - year, month, day)
+}
+
+/**
+ * `YYYY-MM-DD hh:mm:ss[.ffffff][±hh[:mm[:ss]]][ BC]` as microseconds since 1970-01-01 00:00 UTC
+ * (an int64, little-endian): the UTC instant for timestamptz, the wall clock read as UTC for
+ * timestamp (which has no zone). Exact: past 2255 the sum goes through BigInt.
+ */
+function writeTimestamp (into: Buffer, at: number, data: Buffer, p: number, q: number): void {
+  const c = data[p]!
+  if (c === 105 || c === MINUS) {
+    into.writeBigInt64LE(c === 105 ? TIMESTAMP_INFINITY : -TIMESTAMP_INFINITY, at)
+    return
+  }
+  const bc = isBc(data, q)
+  const days = bc ? bcDays(data, p) : (readDate(data, p), parts.days)
+  let k = parts.end + 1
+  let seconds = ((data[k]! - ZERO) * 10 + (data[k + 1]! - ZERO)) * 3600 +
+    ((data[k + 3]! - ZERO) * 10 + (data[k + 4]! - ZERO)) * 60 +
+    (data[k + 6]! - ZERO) * 10 + (data[k + 7]! - ZERO)
+  k += 8
+  let micros = 0
+  if (data[k] === DOT) {
+    let scale = 100000
+    for (k++; k < q && data[k]! >= ZERO && data[k]! <= NINE; k++, scale /= 10) micros += (data[k]! - ZERO) * scale
+  }
+  const sign = data[k]
+  if (sign === PLUS || sign === MINUS) {
+    let offset = ((data[k + 1]! - ZERO) * 10 + (data[k + 2]! - ZERO)) * 3600
+    k += 3
+    if (data[k] === COLON) {
+      offset += ((data[k + 1]! - ZERO) * 10 + (data[k + 2]! - ZERO)) * 60
+      k += 3
+      if (data[k] === COLON) offset += (data[k + 1]! - ZERO) * 10 + (data[k + 2]! - ZERO)
+    }
+    seconds -= sign === PLUS ? offset : -offset
+  }
+  seconds += days * 86400
+  if (Math.abs(seconds) < 9e9) writeInt64(into, at, seconds * 1e6 + micros)
+  else into.writeBigInt64LE(BigInt(seconds) * 1000000n + BigInt(micros), at)
+}

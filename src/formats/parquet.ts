@@ -1,0 +1,441 @@
+// A Parquet file written as its rows come (https://parquet.apache.org/docs/file-format/): "PAR1",
+// then one row group per batch of rows, each column chunk one data page (v1: repetition and
+// definition levels in the RLE/bit-packed hybrid, then PLAIN values, the page compressed), then,
+// once the last row is in, the footer (FileMetaData: the schema, every row group's column
+// metadata, the key-value metadata) and "PAR1". A cut download has no footer, so no reader takes
+// it for a whole file. Memory: one batch's columns and the footer's few bytes per row group.
+//
+// No Parquet writer for Node streams: the libraries build a row group from JS objects per row, or
+// the whole file (see the README). This one reads the DataRows' bytes (src/formats/columnar.ts).
+import { BOOL, BYTES, BINARY, ColumnData, Columns, DECIMAL, LIST } from './columnar.js'
+import { codec } from './codec.js'
+import { Out } from './out.js'
+import { ThriftWriter } from './thrift.js'
+import type { Column, ColumnsContext, Encoder, ValueType } from './types.js'
+
+export const contentType = 'application/vnd.apache.parquet'
+
+const MAGIC = Buffer.from('PAR1')
+const EMPTY = Buffer.alloc(0)
+
+// parquet.thrift's enums, the values used here
+const T_BOOLEAN = 0
+const T_INT32 = 1
+const T_INT64 = 2
+const T_FLOAT = 4
+const T_DOUBLE = 5
+const T_BYTE_ARRAY = 6
+const T_FIXED = 7
+const OPTIONAL = 1
+const REPEATED = 2
+const C_UTF8 = 0
+const C_LIST = 3
+const C_DECIMAL = 5
+const C_DATE = 6
+const C_TIMESTAMP_MICROS = 10
+const C_INT_32 = 17
+const C_INT_64 = 18
+const C_JSON = 19
+const E_PLAIN = 0
+const E_RLE = 3
+const DATA_PAGE = 0
+
+/** One leaf column of the schema: where its values come from and how they are stored. */
+interface Leaf {
+  readonly path: string[]
+  readonly physical: number
+  readonly maxDefinition: number
+  readonly maxRepetition: number
+  /** the top-level column it belongs to */
+  readonly column: number
+  /** decimal: bytes per stored value (4, 8 or 16) */
+  readonly decimalWidth: number
+}
+
+interface SchemaElement {
+  readonly name: string
+  readonly type?: number
+  readonly typeLength?: number
+  readonly repetition?: number
+  readonly children?: number
+  readonly converted?: number
+  readonly scale?: number
+  readonly precision?: number
+  /** LogicalType: the union's field id and its struct's fields */
+  readonly logical?: readonly [id: number, body?: (w: ThriftWriter) => void]
+}
+
+export function createParquetEncoder (columns: ReadonlyArray<Column>, context: ColumnsContext): Encoder {
+  const batch = new Columns(columns)
+  const schema: SchemaElement[] = [{ name: 'schema', children: columns.length }]
+  const leaves: Leaf[] = []
+  columns.forEach((column, i) => { describe(column.name, column.value, i, [], 0, 0, schema, leaves) })
+  const schemaBytes = encodeSchema(schema)
+  const sorting = context.keyIndexes.map((index) => leaves.findIndex((leaf) => leaf.column === index && leaf.maxRepetition === 0))
+  const rowGroups: Buffer[] = []
+  const page = new Out(64 * 1024)
+  let rows = 0
+  // bytes of the file before the chunk being finished
+  let written = 0
+  let ended = false
+  let next: string | null = null
+  let after: string | null = null
+
+  const writeRowGroup = (out: Out): void => {
+    const chunks = new ThriftWriter()
+    let uncompressedTotal = 0
+    let compressedTotal = 0
+    const start = written + out.pos
+    const metas: Buffer[] = []
+    for (const leaf of leaves) {
+      const column = batch.columns[leaf.column]!
+      page.pos = 0
+      const values = writeLevels(page, column, leaf)
+      writeValues(page, leafData(column), leaf)
+      const raw = page.bytes()
+      const compressed = codec.compress(raw)
+      const header = new ThriftWriter()
+        .i32(1, DATA_PAGE).i32(2, raw.length).i32(3, compressed.length)
+        .struct(5, (w) => w.i32(1, values).i32(2, E_PLAIN).i32(3, E_RLE).i32(4, E_RLE))
+        .end()
+      const offset = written + out.pos
+      out.write(header)
+      out.write(compressed)
+      uncompressedTotal += header.length + raw.length
+      compressedTotal += header.length + compressed.length
+      metas.push(Buffer.from(new ThriftWriter()
+        .i64(2, offset)
+        .struct(3, (w) => w
+          .i32(1, leaf.physical)
+          .i32s(2, [E_PLAIN, E_RLE])
+          .strings(3, leaf.path)
+          .i32(4, codec.id)
+          .i64(5, values)
+          .i64(6, header.length + raw.length)
+          .i64(7, header.length + compressed.length)
+          .i64(9, offset))
+        .end()))
+    }
+    chunks.encodedStructs(1, metas.length, Buffer.concat(metas))
+      .i64(2, uncompressedTotal)
+      .i64(3, batch.rows)
+    if (sorting.every((index) => index >= 0)) {
+      chunks.structs(4, sorting, (w, index) => w.i32(1, index).bool(2, false).bool(3, false))
+    }
+    chunks.i64(5, start).i64(6, compressedTotal)
+    rowGroups.push(Buffer.from(chunks.end()))
+    rows += batch.rows
+  }
+
+  const footer = (): Buffer => {
+    const metadata: Array<readonly [string, string]> = [
+      ['sluice.report', context.report],
+      ['sluice.key', JSON.stringify(context.key)]
+    ]
+    if (after !== null) metadata.push(['sluice.after', after])
+    if (next !== null) metadata.push(['sluice.next', next])
+    const bytes = new ThriftWriter()
+      .i32(1, 1)
+      .encodedStructs(2, schema.length, schemaBytes)
+      .i64(3, rows)
+      .encodedStructs(4, rowGroups.length, Buffer.concat(rowGroups))
+      .structs(5, metadata, (w, [key, value]) => w.binary(1, key).binary(2, value))
+      .binary(6, 'Sluice')
+      .end()
+    const length = Buffer.alloc(4)
+    length.writeUInt32LE(bytes.length)
+    return Buffer.concat([bytes, length, MAGIC])
+  }
+
+  return {
+    head: () => MAGIC,
+    row (_out, data, start) {
+      batch.row(data, start)
+    },
+    buffered: () => batch.size(),
+    tail (link) {
+      ended = true
+      next = link
+      return EMPTY
+    },
+    finish (out, resume) {
+      if (batch.rows > 0) writeRowGroup(out)
+      batch.reset()
+      if (resume !== null) after = resume
+      if (ended) out.write(footer())
+      written += out.pos
+    }
+  }
+}
+
+/** Adds a column's schema elements (a list: its group, the repeated group, the element) and leaves. */
+function describe (name: string, value: ValueType, column: number, path: string[], definition: number, repetition: number, schema: SchemaElement[], leaves: Leaf[]): void {
+  const here = [...path, name]
+  if (value.type === 'list') {
+    schema.push({ name, repetition: OPTIONAL, children: 1, converted: C_LIST, logical: [3] })
+    schema.push({ name: 'list', repetition: REPEATED, children: 1 })
+    describe('element', value.element, column, [...here, 'list'], definition + 2, repetition + 1, schema, leaves)
+    return
+  }
+  const [element, decimalWidth] = leafElement(name, value)
+  schema.push(element)
+  leaves.push({ path: here, physical: element.type!, maxDefinition: definition + 1, maxRepetition: repetition, column, decimalWidth })
+}
+
+function leafElement (name: string, value: ValueType): [SchemaElement, number] {
+  const base = { name, repetition: OPTIONAL }
+  switch (value.type) {
+    case 'bool': return [{ ...base, type: T_BOOLEAN }, 0]
+    case 'int32': return [{ ...base, type: T_INT32, converted: C_INT_32, logical: [10, (w) => { intType(w, 32) }] }, 0]
+    case 'int64': return [{ ...base, type: T_INT64, converted: C_INT_64, logical: [10, (w) => { intType(w, 64) }] }, 0]
+    case 'float32': return [{ ...base, type: T_FLOAT }, 0]
+    case 'float64': return [{ ...base, type: T_DOUBLE }, 0]
+    case 'decimal': {
+      const { precision, scale } = value
+      const width = precision <= 9 ? 4 : precision <= 18 ? 8 : 16
+      const type = width === 4 ? T_INT32 : width === 8 ? T_INT64 : T_FIXED
+      return [{
+        ...base,
+        type,
+        ...(width === 16 ? { typeLength: 16 } : {}),
+        converted: C_DECIMAL,
+        scale,
+        precision,
+        logical: [5, (w) => w.i32(1, scale).i32(2, precision)]
+      }, width]
+    }
+    case 'date': return [{ ...base, type: T_INT32, converted: C_DATE, logical: [6] }, 0]
+    // TIMESTAMP(isAdjustedToUTC, MICROS); the converted type means adjusted to UTC, so only timestamptz has it
+    case 'timestamp': return [{ ...base, type: T_INT64, logical: [8, (w) => { timestampType(w, false) }] }, 0]
+    case 'timestamptz': return [{ ...base, type: T_INT64, converted: C_TIMESTAMP_MICROS, logical: [8, (w) => { timestampType(w, true) }] }, 0]
+    case 'json': return [{ ...base, type: T_BYTE_ARRAY, converted: C_JSON, logical: [12] }, 0]
+    case 'binary': return [{ ...base, type: T_BYTE_ARRAY }, 0]
+    case 'string':
+    case 'list': return [{ ...base, type: T_BYTE_ARRAY, converted: C_UTF8, logical: [1] }, 0]
+  }
+}
+
+function intType (w: ThriftWriter, bits: number): void {
+  w.i8(1, bits).bool(2, true)
+}
+
+function timestampType (w: ThriftWriter, utc: boolean): void {
+  w.bool(1, utc).struct(2, (unit) => unit.struct(2, () => {}))
+}
+
+function encodeSchema (schema: readonly SchemaElement[]): Buffer {
+  const parts = schema.map((element) => {
+    const w = new ThriftWriter()
+    if (element.type !== undefined) w.i32(1, element.type)
+    if (element.typeLength !== undefined) w.i32(2, element.typeLength)
+    if (element.repetition !== undefined) w.i32(3, element.repetition)
+    w.binary(4, element.name)
+    if (element.children !== undefined) w.i32(5, element.children)
+    if (element.converted !== undefined) w.i32(6, element.converted)
+    if (element.scale !== undefined) w.i32(7, element.scale)
+    if (element.precision !== undefined) w.i32(8, element.precision)
+    const logical = element.logical
+    if (logical !== undefined) w.struct(10, (union) => union.struct(logical[0], (body) => { logical[1]?.(body) }))
+    return Buffer.from(w.end())
+  })
+  return Buffer.concat(parts)
+}
+
+/** The column holding a leaf's values: the innermost element of a list. */
+function leafData (column: ColumnData): ColumnData {
+  let data = column
+  while (data.kind === LIST) data = data.child!
+  return data
+}
+
+function bitWidth (max: number): number {
+  return max === 0 ? 0 : 32 - Math.clz32(max)
+}
+
+// levels of the current page, grown as needed
+let definitions = new Uint8Array(1024)
+let repetitions = new Uint8Array(1024)
+let levelCount = 0
+
+function pushLevel (definition: number, repetition: number): void {
+  if (levelCount === definitions.length) {
+    const d = new Uint8Array(levelCount * 2)
+    d.set(definitions)
+    definitions = d
+    const r = new Uint8Array(levelCount * 2)
+    r.set(repetitions)
+    repetitions = r
+  }
+  definitions[levelCount] = definition
+  repetitions[levelCount++] = repetition
+}
+
+/** The levels of slot `i` of `column`, nested `depth` lists deep, its definition counted from `base`. */
+function walk (column: ColumnData, i: number, base: number, repetition: number, depth: number): void {
+  const valid = (column.valid[i >> 3]! >> (i & 7)) & 1
+  if (column.kind !== LIST) {
+    pushLevel(base + valid, repetition)
+    return
+  }
+  if (valid === 0) {
+    pushLevel(base, repetition)
+    return
+  }
+  const start = column.offsets.readInt32LE(i * 4)
+  const end = column.offsets.readInt32LE(i * 4 + 4)
+  if (start === end) {
+    pushLevel(base + 1, repetition)
+    return
+  }
+  for (let j = start; j < end; j++) walk(column.child!, j, base + 2, j === start ? repetition : depth + 1, depth + 1)
+}
+
+/**
+ * Writes the page's repetition and definition levels (each a 4-byte length, then the hybrid
+ * encoding) and returns how many values (levels) the page holds.
+ */
+function writeLevels (page: Out, column: ColumnData, leaf: Leaf): number {
+  const n = column.length
+  if (leaf.maxRepetition === 0) {
+    // one optional value a row: the definition levels are the validity bits themselves
+    if (column.nulls === 0) writeRun(page, n, 1, 1)
+    else writeBitmap(page, column.valid, n)
+    return n
+  }
+  levelCount = 0
+  for (let i = 0; i < n; i++) walk(column, i, 0, 0, 0)
+  writeHybrid(page, repetitions, levelCount, bitWidth(leaf.maxRepetition))
+  writeHybrid(page, definitions, levelCount, bitWidth(leaf.maxDefinition))
+  return levelCount
+}
+
+function varint (b: Buffer, o: number, n: number): number {
+  while (n >= 128) {
+    b[o++] = (n & 127) | 128
+    n >>>= 7
+  }
+  b[o++] = n
+  return o
+}
+
+/** `count` levels of one value, as one RLE run. */
+function writeRun (page: Out, count: number, value: number, width: number): void {
+  const b = page.ensure(4 + 5 + 4)
+  let o = varint(b, page.pos + 4, count * 2)
+  const bytes = (width + 7) >> 3
+  for (let k = 0; k < bytes; k++) b[o++] = (value >> (8 * k)) & 255
+  b.writeInt32LE(o - page.pos - 4, page.pos)
+  page.pos = o
+}
+
+/** One-bit levels that are already bit-packed (the validity bitmap): one bit-packed run. */
+function writeBitmap (page: Out, bits: Buffer, count: number): void {
+  const groups = (count + 7) >> 3
+  const b = page.ensure(4 + 5 + groups)
+  let o = varint(b, page.pos + 4, (groups << 1) | 1)
+  bits.copy(b, o, 0, groups)
+  o += groups
+  b.writeInt32LE(o - page.pos - 4, page.pos)
+  page.pos = o
+}
+
+/** Levels of `width` bits: one RLE run when they are all the same, else one bit-packed run. */
+function writeHybrid (page: Out, levels: Uint8Array, count: number, width: number): void {
+  let same = true
+  for (let i = 1; i < count && same; i++) same = levels[i] === levels[0]
+  if (same) {
+    writeRun(page, count, count === 0 ? 0 : levels[0]!, width)
+    return
+  }
+  const groups = (count + 7) >> 3
+  const b = page.ensure(4 + 5 + groups * width)
+  let o = varint(b, page.pos + 4, (groups << 1) | 1)
+  let accumulator = 0
+  let bits = 0
+  for (let i = 0; i < groups * 8; i++) {
+    accumulator |= (i < count ? levels[i]! : 0) << bits
+    bits += width
+    while (bits >= 8) {
+      b[o++] = accumulator & 255
+      accumulator >>>= 8
+      bits -= 8
+    }
+  }
+  b.writeInt32LE(o - page.pos - 4, page.pos)
+  page.pos = o
+}
+
+/** PLAIN values of the non-null slots of `column`. */
+function writeValues (page: Out, column: ColumnData, leaf: Leaf): void {
+  const n = column.length
+  const all = column.nulls === 0
+  const valid = column.valid
+  switch (column.kind) {
+    case BOOL: {
+      if (all) {
+        page.write(column.values.subarray(0, (n + 7) >> 3))
+        return
+      }
+      const b = page.ensure((n + 7) >> 3)
+      const o = page.pos
+      let k = 0
+      for (let i = 0; i < n; i++) {
+        if (((valid[i >> 3]! >> (i & 7)) & 1) === 0) continue
+        if ((k & 7) === 0) b[o + (k >> 3)] = 0
+        b[o + (k >> 3)]! |= ((column.values[i >> 3]! >> (i & 7)) & 1) << (k & 7)
+        k++
+      }
+      page.pos = o + ((k + 7) >> 3)
+      return
+    }
+    case BYTES:
+    case BINARY: {
+      const offsets = column.offsets
+      const b = page.ensure(column.dataLength + 4 * n)
+      let o = page.pos
+      let from = offsets.readInt32LE(0)
+      for (let i = 0; i < n; i++) {
+        const to = offsets.readInt32LE(i * 4 + 4)
+        if (((valid[i >> 3]! >> (i & 7)) & 1) !== 0) {
+          b.writeInt32LE(to - from, o)
+          column.data.copy(b, o + 4, from, to)
+          o += 4 + to - from
+        }
+        from = to
+      }
+      page.pos = o
+      return
+    }
+    case DECIMAL: {
+      // 16-byte little-endian slots: INT32 and INT64 keep the low bytes; FIXED_LEN_BYTE_ARRAY is big-endian
+      const width = leaf.decimalWidth
+      const b = page.ensure(n * width)
+      let o = page.pos
+      const values = column.values
+      for (let i = 0; i < n; i++) {
+        if (((valid[i >> 3]! >> (i & 7)) & 1) === 0) continue
+        const at = i * 16
+        if (width === 16) for (let k = 0; k < 16; k++) b[o + k] = values[at + 15 - k]!
+        else values.copy(b, o, at, at + width)
+        o += width
+      }
+      page.pos = o
+      return
+    }
+    default: {
+      const width = column.width
+      if (all) {
+        page.write(column.values.subarray(0, n * width))
+        return
+      }
+      const b = page.ensure(n * width)
+      let o = page.pos
+      for (let i = 0; i < n; i++) {
+        if (((valid[i >> 3]! >> (i & 7)) & 1) === 0) continue
+        column.values.copy(b, o, i * width, (i + 1) * width)
+        o += width
+      }
+      page.pos = o
+    }
+  }
+}
