@@ -7,7 +7,7 @@ const WIDTH = 1240
 const BAR = 16
 const BAR_GAP = 7
 const FONT = 'font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, DejaVu Sans, sans-serif"'
-const COLOURS: Readonly<Record<string, string>> = { csv: '#2f6db5', ndjson: '#2e9a5b', json: '#d07a1e', xlsx: '#7b4fb0', copy: '#8c8c8c' }
+const COLOURS: Readonly<Record<string, string>> = { csv: '#2f6db5', ndjson: '#2e9a5b', json: '#d07a1e', xlsx: '#7b4fb0', parquet: '#b0413e', arrow: '#3e9ab0', copy: '#8c8c8c' }
 const SLUICE_LINE = '#2f6db5'
 const BASELINE_LINE = '#c8372d'
 
@@ -62,7 +62,7 @@ function throughputPanel (results: Results, dataset: string, bars: ReadonlyArray
   })
   const legendY = height - 16
   let legendX = 20
-  for (const [name, colour] of [['csv', COLOURS.csv], ['ndjson', COLOURS.ndjson], ['json', COLOURS.json], ['xlsx', COLOURS.xlsx], ['COPY', COLOURS.copy]] as const) {
+  for (const [name, colour] of [['csv', COLOURS.csv], ['ndjson', COLOURS.ndjson], ['json', COLOURS.json], ['xlsx', COLOURS.xlsx], ['parquet', COLOURS.parquet], ['arrow', COLOURS.arrow], ['COPY', COLOURS.copy]] as const) {
     out.push(`<rect x="${legendX}" y="${legendY - 10}" width="12" height="12" fill="${colour}"/>`)
     out.push(text(legendX + 17, legendY, name))
     legendX += 30 + name.length * 7

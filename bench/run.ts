@@ -30,7 +30,7 @@ import { startServer, type ServerProcess } from './server.js'
 import { fetchReport, streamEnded, type Fetched } from './sluice.js'
 import { soak } from './soak.js'
 import {
-  COPY_CSV, COPY_JSON, machineLine, median, mib, perSecond, renderMarkdown, renderText, times,
+  BESIDE_CSV, COPY_CSV, COPY_JSON, machineLine, median, mib, perSecond, renderMarkdown, renderText, times,
   type Check, type CopyMeasurement, type Slope, type Format, type Measurement, type Results, type Target
 } from './summary.js'
 
@@ -213,7 +213,7 @@ async function throughput (app: ServerProcess, db: pg.Client, connectionString: 
 
   const afterStart = await settledRss(app.pid)
   // a short download per format and strategy, so no measurement pays for the server's JIT
-  for (const format of ['ndjson', 'json', 'csv', 'xlsx'] as const) {
+  for (const format of ['ndjson', 'json', 'csv', 'xlsx', 'parquet', 'arrow'] as const) {
     for (const strategy of ['keyset', 'cursor'] as const) await fetchReport(app, `${reportPath(reference, strategy, format)}?limit=${Math.min(100_000, reference.rows / 10)}`)
   }
   const afterWarmUp = memoryOf(app.pid).rss
@@ -269,9 +269,10 @@ function pathsOf (dataset: Dataset, reference: boolean): Path[] {
     out.push(path('csv', strategy, csv(COPY_CSV, ', header')), path('ndjson', strategy, json), path('json', strategy, json))
   }
   if (!reference) return out
-  // XLSX beside CSV, on the reference data set only: rows/s and bytes, the same COPY as CSV's
-  // for scale (a workbook is no CSV: no byte check, no target)
-  out.push(path('xlsx', 'keyset', csv(COPY_CSV, ', header')))
+  // XLSX, Parquet and Arrow beside CSV, on the reference data set only: rows/s and bytes, the
+  // same COPY as CSV's for scale (they are no CSV: no byte check, no target)
+  for (const format of BESIDE_CSV) out.push(path(format, 'keyset', csv(COPY_CSV, ', header')))
+  out.push(path('arrow', 'cursor', csv(COPY_CSV, ', header')))
   for (const v of CSV_VARIANTS) out.push(path('csv', 'keyset', csv(v.copyName, v.copyOptions), v.variant, v.query, {}, 'bom' in v))
   for (const encoding of COMPRESSIONS) out.push(path('csv', 'keyset', csv(COPY_CSV, ', header'), encoding, '', { 'accept-encoding': encoding }))
   return out
@@ -288,7 +289,7 @@ async function check (app: ServerProcess, datasets: readonly Dataset[], paths: r
   // keyset and cursor paths share their COPY: each runs once
   const digests = new Map<string, Digest>()
   for (const dataset of datasets) {
-    const checked = paths.filter((p) => p.dataset === dataset && p.format !== 'json' && p.format !== 'xlsx' && p.headers['accept-encoding'] === undefined)
+    const checked = paths.filter((p) => p.dataset === dataset && p.format !== 'json' && !BESIDE_CSV.includes(p.format) && p.headers['accept-encoding'] === undefined)
     for (const p of checked) {
       const prefix = p.bom === true ? BOM : undefined
       const key = `${p.copy.sql}\n${prefix === undefined ? '' : 'bom'}`
@@ -409,7 +410,7 @@ function targets (results: Omit<Results, 'targets'>): Target[] {
     out.push({ name, measured: `${value.toFixed(3)}x`, target: `>= ${times(target)}`, pass: value >= target })
   }
   for (const m of results.measurements) {
-    if (m.format === 'xlsx') continue
+    if (BESIDE_CSV.includes(m.format)) continue
     const target = m.format !== 'csv' ? JSON_RATIO : COMPRESSIONS.some((c) => c === m.variant) ? COMPRESSED_RATIO : CSV_RATIO
     atLeast(`${m.dataset} ${m.path} vs ${m.baseline}`, m.ratio, target)
   }

@@ -4,7 +4,9 @@ import type { Strategy } from './datasets.js'
 import type { Footprint } from './footprint.js'
 import type { ProfileSummary } from './profile.js'
 
-export type Format = 'csv' | 'ndjson' | 'json' | 'xlsx'
+export type Format = 'csv' | 'ndjson' | 'json' | 'xlsx' | 'parquet' | 'arrow'
+/** The formats measured beside CSV for rows/s and bytes, with no target: no COPY writes them. */
+export const BESIDE_CSV: readonly Format[] = ['xlsx', 'parquet', 'arrow']
 
 /** The two COPY limits: CSV's, and row_to_json's for NDJSON and JSON */
 export const COPY_CSV = 'COPY csv'
@@ -227,7 +229,7 @@ export function machineLine (m: Results['machine']): string {
 const NOTES = [
   'rows/s and MB/s: request to last byte; MB = 10^6 bytes of the body before compression; wire MB what crossed the wire.',
   'ratio: the median over the rounds of Sluice rows/s over the rows/s of the COPY run just before it',
-  '(csv, and xlsx, which has no target: COPY csv HEADER with the same options; ndjson, json: COPY of row_to_json). Peak RSS and rise: the highest of the rounds.'
+  '(csv, and xlsx, parquet and arrow, which have no target: COPY csv HEADER with the same options; ndjson, json: COPY of row_to_json). Peak RSS and rise: the highest of the rounds.'
 ]
 
 export function renderText (results: Results): string {

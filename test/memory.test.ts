@@ -29,7 +29,7 @@ const GROWTH_BUDGET = 24 * MiB
 const options = { skip: process.platform === 'linux' ? false : 'reads the server memory from /proc' }
 
 interface Case {
-  readonly format: 'ndjson' | 'csv' | 'json' | 'xlsx'
+  readonly format: 'ndjson' | 'csv' | 'json' | 'xlsx' | 'parquet' | 'arrow'
   readonly strategy: 'keyset' | 'cursor'
   readonly encoding?: 'gzip' | 'br'
   readonly pace?: number
@@ -38,6 +38,7 @@ interface Case {
 // Every format, both strategies, both compressions, and a slow reader of each strategy. XLSX holds
 // a batch of sheet XML and its deflated copy: the same bound as CSV, only more bytes per row (an
 // encoder that made a JS string per cell failed here: +32 MiB, the garbage growing V8's heap).
+// Parquet and Arrow hold a batch as typed columns, then write it out (Parquet compressed).
 const CASES: readonly Case[] = [
   { format: 'ndjson', strategy: 'keyset' },
   { format: 'csv', strategy: 'cursor' },
@@ -45,7 +46,9 @@ const CASES: readonly Case[] = [
   { format: 'csv', strategy: 'cursor', encoding: 'br' },
   { format: 'ndjson', strategy: 'keyset', pace: SLOW_BYTES_PER_SECOND },
   { format: 'csv', strategy: 'cursor', pace: SLOW_BYTES_PER_SECOND },
-  { format: 'xlsx', strategy: 'keyset' }
+  { format: 'xlsx', strategy: 'keyset' },
+  { format: 'parquet', strategy: 'keyset' },
+  { format: 'arrow', strategy: 'cursor' }
 ]
 
 t.test('the server RSS stays within a fixed budget whatever the size of the result', options, async (t) => {
@@ -92,15 +95,17 @@ interface Peak {
 async function measure (t: Test, server: ServerProcess, test: Case, rows: number): Promise<Peak> {
   const url = `${server.url}/reports/rows_${test.strategy}.${test.format}${rows === ROWS ? '' : `?limit=${rows}`}`
   let lines = 0
-  // an XLSX's last bytes: the end of its central directory
+  // a binary format's last bytes: XLSX's end of central directory, Parquet's magic, Arrow's end of stream
   let last = Buffer.alloc(0)
+  const binary = test.format === 'xlsx' || test.format === 'parquet' || test.format === 'arrow'
   const before = memoryOf(server.pid).rss
   const watch = watchPeak(server.pid)
   const result = await download(url, {
     bytesPerSecond: test.pace,
     headers: test.encoding === undefined ? {} : { 'accept-encoding': test.encoding },
     onChunk: (chunk) => {
-      if (test.format === 'xlsx') last = Buffer.concat([last, chunk]).subarray(-22)
+      if (binary) last = Buffer.concat([last, chunk]).subarray(-22)
+      if (binary) return
       for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) lines++
     }
   }).finally(() => watch.stop())
@@ -110,6 +115,10 @@ async function measure (t: Test, server: ServerProcess, test: Case, rows: number
   t.ok(result.complete, `${what}: the response ended with its final chunk`)
   if (test.format === 'xlsx') {
     t.equal(last.readUInt32LE(0), 0x06054b50, `${what}: the zip ends with its central directory`)
+  } else if (test.format === 'parquet') {
+    t.equal(last.subarray(-4).toString('latin1'), 'PAR1', `${what}: the file ends with its footer`)
+  } else if (test.format === 'arrow') {
+    t.equal(last.subarray(-8).toString('hex'), 'ffffffff00000000', `${what}: the stream ends with its end-of-stream marker`)
   } else if (test.encoding === undefined) {
     // CSV has a header line; JSON's rows are joined by ",\n"
     t.equal(lines, test.format === 'json' ? rows - 1 : rows + (test.format === 'csv' ? 1 : 0), `${what}: every row arrived`)

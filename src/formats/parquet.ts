@@ -113,7 +113,8 @@ export function createParquetEncoder (columns: ReadonlyArray<Column>, context: C
           .i64(5, values)
           .i64(6, header.length + raw.length)
           .i64(7, header.length + compressed.length)
-          .i64(9, offset))
+          .i64(9, offset)
+          .struct(12, (w) => { statistics(w, column, leaf) }))
         .end()))
     }
     chunks.encodedStructs(1, metas.length, Buffer.concat(metas))
@@ -141,6 +142,8 @@ export function createParquetEncoder (columns: ReadonlyArray<Column>, context: C
       .encodedStructs(4, rowGroups.length, Buffer.concat(rowGroups))
       .structs(5, metadata, (w, [key, value]) => w.binary(1, key).binary(2, value))
       .binary(6, 'Sluice')
+      // every leaf's min and max compare as its type says (signed for integers)
+      .structs(7, leaves, (w) => w.struct(1, () => {}))
       .end()
     const length = Buffer.alloc(4)
     length.writeUInt32LE(bytes.length)
@@ -166,6 +169,44 @@ export function createParquetEncoder (columns: ReadonlyArray<Column>, context: C
       written += out.pos
     }
   }
+}
+
+/**
+ * A column chunk's statistics: for a column that is not a list, its null count, and the least and
+ * greatest value of integer-stored types (int2/4/8, date, timestamps, decimals up to 18 digits),
+ * which lets readers skip row groups by key; other types go without.
+ */
+function statistics (w: ThriftWriter, column: ColumnData, leaf: Leaf): void {
+  if (leaf.maxRepetition > 0) return
+  w.i64(3, column.nulls)
+  if (column.nulls === column.length) return
+  const stored = leaf.physical
+  if (stored !== T_INT32 && stored !== T_INT64) return
+  const values = column.values
+  const step = column.kind === DECIMAL ? 16 : stored === T_INT32 ? 4 : 8
+  const valid = column.valid
+  let min = -1
+  let max = -1
+  // int32: compared as they are; int64: by the high word (signed), then the low word (unsigned)
+  const less = stored === T_INT32
+    ? (a: number, b: number) => values.readInt32LE(a) < values.readInt32LE(b)
+    : (a: number, b: number) => {
+        const ha = values.readInt32LE(a + 4)
+        const hb = values.readInt32LE(b + 4)
+        return ha < hb || (ha === hb && values.readUInt32LE(a) < values.readUInt32LE(b))
+      }
+  for (let i = 0; i < column.length; i++) {
+    if (((valid[i >> 3]! >> (i & 7)) & 1) === 0) continue
+    const at = i * step
+    if (min < 0) {
+      min = max = at
+      continue
+    }
+    if (less(at, min)) min = at
+    else if (less(max, at)) max = at
+  }
+  const width = stored === T_INT32 ? 4 : 8
+  w.binary(5, values.subarray(max, max + width)).binary(6, values.subarray(min, min + width))
 }
 
 /** Adds a column's schema elements (a list: its group, the repeated group, the element) and leaves. */
