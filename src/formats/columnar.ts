@@ -165,8 +165,7 @@ export class ColumnData {
 
   #bytes (data: Buffer, p: number, q: number): void {
     const into = this.#room(q - p)
-    data.copy(into, this.dataLength, p, q)
-    this.dataLength += q - p
+    this.dataLength = copyBytes(data, p, q, into, this.dataLength)
     this.offsets.writeInt32LE(this.dataLength, (this.length + 1) * 4)
   }
 
@@ -293,6 +292,16 @@ function kindOf (value: ValueType): number {
     case 'list': return LIST
     default: return BYTES
   }
+}
+
+/**
+ * Copies `from[p..q)` to `into` at `at` and returns where it ends: short values byte by byte, since
+ * Buffer#copy makes an object per call and most values are a few bytes.
+ */
+export function copyBytes (from: Buffer, p: number, q: number, into: Buffer, at: number): number {
+  if (q - p > 48) return at + from.copy(into, at, p, q)
+  for (let k = p; k < q; k++) into[at++] = from[k]!
+  return at
 }
 
 function grown (buffer: Buffer, size: number): Buffer {

@@ -7,8 +7,8 @@
 //
 // No Parquet writer for Node streams: the libraries build a row group from JS objects per row, or
 // the whole file (see the README). This one reads the DataRows' bytes (src/formats/columnar.ts).
-import { BOOL, BYTES, BINARY, ColumnData, Columns, DECIMAL, LIST } from './columnar.js'
-import { codec } from './codec.js'
+import { BOOL, BYTES, BINARY, ColumnData, Columns, copyBytes, DECIMAL, LIST } from './columnar.js'
+import { SNAPPY, type Codec } from './codec.js'
 import { Out } from './out.js'
 import { ThriftWriter } from './thrift.js'
 import type { Column, ColumnsContext, Encoder, ValueType } from './types.js'
@@ -65,7 +65,9 @@ interface SchemaElement {
   readonly logical?: readonly [id: number, body?: (w: ThriftWriter) => void]
 }
 
-export function createParquetEncoder (columns: ReadonlyArray<Column>, context: ColumnsContext): Encoder {
+/** `options.codec`: another page codec, for the codec benchmark (bench/parquet-codec.ts) */
+export function createParquetEncoder (columns: ReadonlyArray<Column>, context: ColumnsContext, options: { codec?: Codec } = {}): Encoder {
+  const codec = options.codec ?? SNAPPY
   const batch = new Columns(columns)
   const schema: SchemaElement[] = [{ name: 'schema', children: columns.length }]
   const leaves: Leaf[] = []
@@ -183,18 +185,14 @@ function statistics (w: ThriftWriter, column: ColumnData, leaf: Leaf): void {
   const stored = leaf.physical
   if (stored !== T_INT32 && stored !== T_INT64) return
   const values = column.values
-  const step = column.kind === DECIMAL ? 16 : stored === T_INT32 ? 4 : 8
+  // the values as int32 words (a fresh Buffer.alloc starts its own ArrayBuffer: aligned), a slot
+  // every `step` words; int64s compare by the high word (signed), then the low word (unsigned)
+  const words = new Int32Array(values.buffer, values.byteOffset, values.length >> 2)
+  const step = column.kind === DECIMAL ? 4 : stored === T_INT32 ? 1 : 2
+  const wide = stored === T_INT64
   const valid = column.valid
   let min = -1
   let max = -1
-  // int32: compared as they are; int64: by the high word (signed), then the low word (unsigned)
-  const less = stored === T_INT32
-    ? (a: number, b: number) => values.readInt32LE(a) < values.readInt32LE(b)
-    : (a: number, b: number) => {
-        const ha = values.readInt32LE(a + 4)
-        const hb = values.readInt32LE(b + 4)
-        return ha < hb || (ha === hb && values.readUInt32LE(a) < values.readUInt32LE(b))
-      }
   for (let i = 0; i < column.length; i++) {
     if (((valid[i >> 3]! >> (i & 7)) & 1) === 0) continue
     const at = i * step
@@ -202,11 +200,21 @@ function statistics (w: ThriftWriter, column: ColumnData, leaf: Leaf): void {
       min = max = at
       continue
     }
-    if (less(at, min)) min = at
-    else if (less(max, at)) max = at
+    if (wide) {
+      const high = words[at + 1]!
+      const low = words[at]! >>> 0
+      const minHigh = words[min + 1]!
+      const maxHigh = words[max + 1]!
+      if (high < minHigh || (high === minHigh && low < words[min]! >>> 0)) min = at
+      else if (high > maxHigh || (high === maxHigh && low > words[max]! >>> 0)) max = at
+    } else {
+      const value = words[at]!
+      if (value < words[min]!) min = at
+      else if (value > words[max]!) max = at
+    }
   }
-  const width = stored === T_INT32 ? 4 : 8
-  w.binary(5, values.subarray(max, max + width)).binary(6, values.subarray(min, min + width))
+  const width = wide ? 8 : 4
+  w.binary(5, values.subarray(max * 4, max * 4 + width)).binary(6, values.subarray(min * 4, min * 4 + width))
 }
 
 /** Adds a column's schema elements (a list: its group, the repeated group, the element) and leaves. */
@@ -439,8 +447,7 @@ function writeValues (page: Out, column: ColumnData, leaf: Leaf): void {
         const to = offsets.readInt32LE(i * 4 + 4)
         if (((valid[i >> 3]! >> (i & 7)) & 1) !== 0) {
           b.writeInt32LE(to - from, o)
-          column.data.copy(b, o + 4, from, to)
-          o += 4 + to - from
+          o = copyBytes(column.data, from, to, b, o + 4)
         }
         from = to
       }
