@@ -14,6 +14,11 @@ export default tseslint.config(
     }
   },
   {
+    // the build script runs as plain JavaScript under Node
+    files: ['scripts/**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } }
+  },
+  {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       'no-control-regex': 'off'

