@@ -4,12 +4,13 @@
 // once as PostgreSQL's texts; each codec then encodes them, a row group per ~4 MiB of plain values
 // (src/stream/rows.ts's batch), and is timed in the codec alone. The codecs take turns within a
 // round, and each round starts one codec later, so a shared machine's drift falls on all of them.
-// Snappy (`snappy`), and from Node's own zlib ZSTD at levels -3, 1 and 3 and gzip 1. Node's zlib
-// cannot set ZSTD level -1: it takes -1 for a parameter left unset, which is level 3. Each codec's
-// time is given twice: wall clock, and the process's CPU time, which a shared machine disturbs less.
+// From Node's own zlib: ZSTD at levels -3, 1 (Sluice's) and 3, and gzip 1; Node's zlib cannot set
+// ZSTD level -1: it takes -1 for a parameter left unset, which is level 3. Snappy is measured when
+// `snappy` is installed (`npm install --no-save snappy`: prebuilt binaries from the npm registry).
+// Each codec's time is given twice: wall clock, and the process's CPU time, which a shared machine
+// disturbs less. docs/decisions/0003-parquet-codec.md has the last run.
 import zlib from 'node:zlib'
 import pg from 'pg'
-import { compressSync } from 'snappy'
 import { resolveColumns } from '../src/db/types.js'
 import { RAW_TYPES } from '../src/db/pool.js'
 import type { Codec } from '../src/formats/codec.js'
@@ -41,12 +42,17 @@ const messages = result.rows.map((row) => dataRow(row))
 const zstd = (level: number) => (bytes: Buffer): Buffer =>
   zlib.zstdCompressSync(bytes, { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } })
 const codecs: Array<[string, (bytes: Buffer) => Buffer]> = [
-  ['snappy', (bytes) => compressSync(bytes)],
   ['zstd -3', zstd(-3)],
   ['zstd 1', zstd(1)],
   ['zstd 3', zstd(3)],
   ['gzip 1', (bytes) => zlib.gzipSync(bytes, { level: 1 })]
 ]
+try {
+  const snappy = await import('snappy' as string) as { compressSync: (bytes: Buffer) => Buffer }
+  codecs.unshift(['snappy', (bytes) => snappy.compressSync(bytes)])
+} catch {
+  console.log('(snappy is not installed: Snappy not measured)')
+}
 
 console.log(`${messages.length.toLocaleString('en')} rows of ${table}, node ${process.version} (zstd ${process.versions.zstd ?? '?'}), ${ROUNDS} rounds`)
 for (let round = 1; round <= ROUNDS; round++) {
