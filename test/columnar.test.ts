@@ -348,6 +348,7 @@ t.test('a row group and a record batch per batch; limit, after and max_rows as i
   t.equal(rows, '60000', 'holding every row')
   const sorting = await duckRows(`select distinct path_in_schema, stats_min_value is not null from parquet_metadata('${file}') where path_in_schema = 'id'`)
   t.same(sorting, [['id', 'true']], 'the key column has its min and max per row group')
+  t.same(await duckRows(`select distinct compression from parquet_metadata('${file}')`), [['ZSTD']], 'every column chunk is ZSTD-compressed, as DuckDB reads the footer (src/formats/codec.ts)')
   t.same(await duckRows(`select count(*)::varchar from read_parquet('${file}') where id between 30001 and 30100`), [['100']], 'a filter on the key reads right')
   const arrow = await readArrow((await app.inject('/reports/range.arrow')).rawPayload)
   t.ok(arrow.batches > 1, `several record batches (${arrow.batches})`)

@@ -8,7 +8,7 @@
 // No Parquet writer for Node streams: the libraries build a row group from JS objects per row, or
 // the whole file (see the README). This one reads the DataRows' bytes (src/formats/columnar.ts).
 import { BOOL, BYTES, BINARY, ColumnData, Columns, copyBytes, DECIMAL, LIST } from './columnar.js'
-import { SNAPPY, type Codec } from './codec.js'
+import { ZSTD, type Codec } from './codec.js'
 import { Out } from './out.js'
 import { ThriftWriter } from './thrift.js'
 import type { Column, ColumnsContext, Encoder, ValueType } from './types.js'
@@ -67,7 +67,7 @@ interface SchemaElement {
 
 /** `options.codec`: another page codec, for the codec benchmark (bench/parquet-codec.ts) */
 export function createParquetEncoder (columns: ReadonlyArray<Column>, context: ColumnsContext, options: { codec?: Codec } = {}): Encoder {
-  const codec = options.codec ?? SNAPPY
+  const codec = options.codec ?? ZSTD
   const batch = new Columns(columns)
   const schema: SchemaElement[] = [{ name: 'schema', children: columns.length }]
   const leaves: Leaf[] = []
