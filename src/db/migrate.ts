@@ -1,10 +1,11 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { FileMigrationProvider, Migrator, type Kysely } from 'kysely'
+import type { Kysely } from 'kysely'
+import { FileMigrationProvider, Migrator } from 'kysely/migration'
 
 // Resolved from this file, not the working directory, so it holds for `npm start`, tests and a
-// build under dist/ alike. kysely 0.28's provider loads .ts files too, with import() under tsx or tap.
+// build under dist/ alike. Kysely's provider loads .ts files too, with import() under tsx or tap.
 const migrationFolder = fileURLToPath(new URL('../../migrations', import.meta.url))
 
 /** Applies every pending migration in migrations/; a no-op when the database is up to date. */
