@@ -33,7 +33,9 @@ const codecs: Array<[string, (bytes: Buffer) => Buffer]> = [
   ['gzip 1', (bytes) => zlib.gzipSync(bytes, { level: 1 })]
 ]
 try {
-  const zstd = await import('zstd-napi' as string) as { compress: (bytes: Buffer, options: { compressionLevel: number }) => Buffer }
+  // a name TypeScript does not resolve: the package is optional and not among the dependencies
+  const optional: string = 'zstd-napi'
+  const zstd = await import(optional) as { compress: (bytes: Buffer, options: { compressionLevel: number }) => Buffer }
   for (const level of [1, 3]) codecs.push([`zstd ${level}`, (bytes) => zstd.compress(bytes, { compressionLevel: level })])
 } catch {
   console.log('(zstd-napi is not installed: ZSTD not measured)')

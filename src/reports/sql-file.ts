@@ -1,6 +1,6 @@
 import { sql, type RawBuilder } from 'kysely'
 import { parse as parseYaml } from 'yaml'
-import type { ParamSchema, ParamValues, ReportDefinition, Strategy } from './report.js'
+import type { ParamSchema, ParamValues, ReportDefinition } from './report.js'
 
 /**
  * Reads a SQL-file report (API.md section 4): a YAML header in a leading block comment, then one
@@ -153,10 +153,10 @@ function readHeader (header: unknown): Omit<ReportDefinition, 'query' | 'version
     title,
     description: description ?? '',
     key: keyList as string[],
-    strategy: (strategy ?? 'keyset') as Strategy,
+    strategy: strategy ?? 'keyset',
     maxRows: maxRows as number | undefined,
     params: paramMap,
-    required: requiredList as string[]
+    required: requiredList
   }
 }
 
