@@ -1,10 +1,43 @@
 import js from '@eslint/js'
+import { defineConfig, globalIgnores } from 'eslint/config'
 import tseslint from 'typescript-eslint'
 
-export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.data/', '.tap/', 'coverage/'] },
+export default defineConfig(
+  globalIgnores(['node_modules/', 'dist/', '.data/', '.tap/', 'coverage/']),
   js.configs.recommended,
-  ...tseslint.configs.recommended,
+  // the TypeScript (src, routes, reports, migrations, test, bench) is linted with its types, from
+  // the tsconfig.json that holds each file: promises nobody awaits or catches, a promise where a
+  // callback must return nothing, `any` leaking into the rows, values that print as [object Object]
+  tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: {
+        projectService: true,
+        tsconfigRootDir: import.meta.dirname
+      }
+    }
+  },
+  {
+    rules: {
+      // async is how Fastify tells a plugin, hook or handler that finishes by returning from one
+      // with a done callback, and how tap knows a test has ended: async without await is the norm
+      '@typescript-eslint/require-await': 'off',
+      // a rejection handed on as it came (typed unknown) is allowed, as only-throw-error allows it
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'no-control-regex': 'off'
+    }
+  },
+  {
+    files: ['test/**/*.ts'],
+    rules: {
+      // tap queues a subtest and reports its failures itself; the promise t.test() returns is
+      // only for those who want to wait on it, so a test file's t.test(...) calls stand alone
+      '@typescript-eslint/no-floating-promises': ['error', {
+        allowForKnownSafeCalls: [{ from: 'package', package: '@tapjs/test', name: 'test' }]
+      }]
+    }
+  },
   {
     // the pages' scripts run as they are in the browser (no build): plain scripts, its globals
     files: ['public/**/*.js'],
@@ -19,9 +52,8 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } }
   },
   {
-    rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
-      'no-control-regex': 'off'
-    }
+    // plain JavaScript outside any tsconfig: no types to lint with
+    files: ['public/**/*.js', 'eslint.config.js', 'scripts/**/*.mjs'],
+    extends: [tseslint.configs.disableTypeChecked]
   }
 )

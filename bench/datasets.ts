@@ -27,7 +27,7 @@ const SHAPED_PREFIX = 'sluice_bench_shaped_'
  */
 export async function ordersDataset (db: pg.ClientBase): Promise<Dataset> {
   const { rows: [count] } = await db.query<{ rows: string }>('select count(*) as rows from orders')
-    .catch((error: { code?: string }) => {
+    .catch((error: Error & { code?: string }) => {
       throw error.code === '42P01' ? new Error('DATABASE_URL has no demo data: run `npm run seed` first') : error
     })
   return { label: 'orders', name: 'orders', table: 'orders', rows: Number(count!.rows), select: await selectAll(db, 'orders') }

@@ -48,7 +48,9 @@ const codecs: Array<[string, (bytes: Buffer) => Buffer]> = [
   ['gzip 1', (bytes) => zlib.gzipSync(bytes, { level: 1 })]
 ]
 try {
-  const snappy = await import('snappy' as string) as { compressSync: (bytes: Buffer) => Buffer }
+  // a name TypeScript does not resolve: the package is optional and not among the dependencies
+  const optional: string = 'snappy'
+  const snappy = await import(optional) as { compressSync: (bytes: Buffer) => Buffer }
   codecs.unshift(['snappy', (bytes) => snappy.compressSync(bytes)])
 } catch {
   console.log('(snappy is not installed: Snappy not measured)')

@@ -90,7 +90,7 @@ async function clientRunner (connectionString: string): Promise<CopyRunner> {
 }
 
 /** sha256, size and newline count of a stream of chunks, none of them kept. */
-export function digester (prefix?: Buffer): { update (chunk: Buffer): void, result (): Digest } {
+export function digester (prefix?: Buffer): { update: (chunk: Buffer) => void, result: () => Digest } {
   const hash = createHash('sha256')
   let bytes = 0
   let lines = 0

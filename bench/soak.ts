@@ -241,7 +241,7 @@ async function matchServerLog (server: ServerProcess, outcomes: readonly Outcome
     }
     outcome.rows = Number(line.rows)
     const expected = outcome.abortedByUs ? ['complete', 'client_closed'] : ['complete']
-    if (!expected.includes(String(line.outcome))) outcome.error ??= `the server logged ${String(line.outcome)}: ${String(line.reason ?? '')}`
+    if (!expected.includes(String(line.outcome))) outcome.error ??= `the server logged ${String(line.outcome)}: ${typeof line.reason === 'string' ? line.reason : ''}`
   }
 }
 

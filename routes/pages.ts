@@ -33,7 +33,7 @@ export default async function pageRoutes (app: FastifyInstance): Promise<void> {
     config,
     errorHandler: (error: FastifyError, request, reply) => {
       if (!(error instanceof Unauthorized) || !(request.headers.accept ?? '').includes('text/html')) throw error
-      return html(reply.code(401).header('www-authenticate', 'Bearer'), DOCS_CSP).send(pages.docs)
+      html(reply.code(401).header('www-authenticate', 'Bearer'), DOCS_CSP).send(pages.docs)
     }
   }, async (_request, reply) => html(reply, DOCS_CSP).send(pages.docs))
 }

@@ -57,7 +57,7 @@ try {
 } catch (error) {
   // configuration and report errors are the operator's: one line naming what is wrong
   const expected = error instanceof ConfigError || error instanceof ReportError || error instanceof KeysFileError || error instanceof DatabaseUnusable || error instanceof EmbeddedMissing
-  console.error(expected ? `sluice: ${(error as Error).message}` : error)
+  console.error(expected ? `sluice: ${error.message}` : error)
   await embedded?.stop()
   // a pool or a half-built app may still hold the event loop: a failed start must end
   process.exit(1)

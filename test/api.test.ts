@@ -5,7 +5,7 @@ t.test('GET /reports lists every report with its columns from the database', asy
   const { app } = await buildTestApp(t)
   const res = await app.inject('/reports')
   t.equal(res.statusCode, 200)
-  const { reports } = res.json() as { reports: Array<Record<string, unknown>> }
+  const { reports } = res.json<{ reports: Array<Record<string, unknown>> }>()
   const names = reports.map((r) => r.name)
   t.ok(['orders', 'orders_by_status', 'order_lines', 'customers', 'revenue_by_day'].every((name) => names.includes(name)))
   const orders = reports.find((r) => r.name === 'orders')!
@@ -35,7 +35,7 @@ t.test('format negotiation: suffix, then format=, then Accept, then NDJSON', asy
   const type = async (url: string, accept?: string): Promise<string | undefined> => {
     const res = await app.inject({ url, headers: accept === undefined ? {} : { accept } })
     t.equal(res.statusCode, 200, `${url} ${accept ?? ''}`)
-    return res.headers['content-type'] as string | undefined
+    return res.headers['content-type']
   }
   t.equal(await type('/reports/orders?limit=1'), 'application/x-ndjson')
   t.equal(await type('/reports/orders.csv?limit=1'), 'text/csv; charset=utf-8')
@@ -92,7 +92,7 @@ t.test('limit, header, bom and delimiter shape the body', async (t) => {
   const semi = (await app.inject('/reports/orders.csv?limit=2&delimiter=%3B')).body
   t.ok(semi.startsWith('id;customer_id;status;'))
 
-  const json = (await app.inject('/reports/orders.json?limit=2')).json() as { rows: Array<{ id: number }>, next: string | null }
+  const json = (await app.inject('/reports/orders.json?limit=2')).json<{ rows: Array<{ id: number }>, next: string | null }>()
   t.same(json.rows.map((row) => row.id), [1, 2])
   t.match(json.next, /\/reports\/orders\.json\?limit=2&after=2$/)
 })
@@ -151,9 +151,9 @@ t.test('unknown reports and routes are a 404 naming them', async (t) => {
   for (const url of ['/reports/nope', '/reports/nope.csv', '/reports/orders/extra']) {
     const res = await app.inject(url)
     t.equal(res.statusCode, 404, url)
-    t.equal(res.json().error, 'Not Found')
+    t.equal(res.json<{ error: string }>().error, 'Not Found')
   }
-  t.match((await app.inject('/reports/nope.csv')).json().message, /no report named "nope"/)
+  t.match((await app.inject('/reports/nope.csv')).json<{ message: string }>().message, /no report named "nope"/)
 })
 
 t.test('report parameters reach the query as values', async (t) => {
@@ -165,7 +165,7 @@ t.test('report parameters reach the query as values', async (t) => {
   const sorted = [...rows].sort((a, b) => a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0)
   t.same(rows, sorted, 'rows come in key order')
 
-  const customers = (await app.inject('/reports/customers.json?country=DE&limit=50')).json() as { rows: Array<{ country: string }> }
+  const customers = (await app.inject('/reports/customers.json?country=DE&limit=50')).json<{ rows: Array<{ country: string }> }>()
   t.ok(customers.rows.length > 0)
   t.ok(customers.rows.every((row) => row.country === 'DE'))
 })

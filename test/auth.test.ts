@@ -70,7 +70,7 @@ t.test('no key is a 401, an unknown key is a 401, a key out of scope is a 403', 
   t.equal((await app.inject({ url: '/reports/revenue_daily', headers: bearer(KEYS.finance) })).statusCode, 200, 'a glob matches')
   const out = await app.inject({ url: '/reports/tenant_keyset?tenant_id=1', headers: bearer(KEYS.finance) })
   t.equal(out.statusCode, 403)
-  t.match(out.json().message, /may not read the report "tenant_keyset"/)
+  t.match(out.json<{ message: string }>().message, /may not read the report "tenant_keyset"/)
   for (const url of ['/reports', '/openapi.json', '/docs']) {
     t.equal((await app.inject(url)).statusCode, 401, `${url} needs a key`)
   }
@@ -87,10 +87,10 @@ t.test('no key is a 401, an unknown key is a 401, a key out of scope is a 403', 
 t.test('listings show only what the key may read', async (t) => {
   const { app } = await buildTestApp(t, { reportsDir: dir, apiKeysFile: keysFile })
   const names = async (key: string): Promise<string[]> =>
-    ((await app.inject({ url: '/reports', headers: bearer(key) })).json() as { reports: Array<{ name: string }> }).reports.map((r) => r.name)
+    (await app.inject({ url: '/reports', headers: bearer(key) })).json<{ reports: Array<{ name: string }> }>().reports.map((r) => r.name)
   t.same(await names(KEYS.finance), ['everything', 'revenue_daily'])
   t.same(await names(KEYS.tenant2), ['tenant_cursor', 'tenant_keyset'], 'a tenant key never reaches an unscoped report')
-  const openapi = (await app.inject({ url: '/openapi.json', headers: bearer(KEYS.tenant2) })).json() as { paths: Record<string, unknown>, security: unknown }
+  const openapi = (await app.inject({ url: '/openapi.json', headers: bearer(KEYS.tenant2) })).json<{ paths: Record<string, unknown>, security: unknown }>()
   t.same(Object.keys(openapi.paths).sort(), ['/links', '/reports/tenant_cursor', '/reports/tenant_keyset'], 'its reports, and POST /links')
   t.ok(openapi.security)
 })
@@ -110,7 +110,7 @@ t.test('a tenant key gets exactly its tenant\'s rows, in every format and strate
     const paged: string[] = []
     let url: string | null = `/reports/${name}.json?limit=1500&tenant_id=2`
     while (url !== null) {
-      const page = (await app.inject({ url, headers: bearer(KEYS.tenant2) })).json() as { rows: Array<{ tenant_id: number, id: number }>, next: string | null }
+      const page: { rows: Array<{ tenant_id: number, id: number }>, next: string | null } = (await app.inject({ url, headers: bearer(KEYS.tenant2) })).json()
       t.ok(page.rows.every((row) => row.tenant_id === 2))
       paged.push(...page.rows.map((row) => String(row.id)))
       url = page.next === null ? null : new URL(page.next).pathname + new URL(page.next).search
@@ -120,7 +120,7 @@ t.test('a tenant key gets exactly its tenant\'s rows, in every format and strate
     t.same(after.body.trim().split('\n').map((line) => (JSON.parse(line) as { id: number }).id), [4, 7], 'after a key of another tenant')
     const other = await app.inject({ url: `/reports/${name}?tenant_id=1`, headers: bearer(KEYS.tenant2) })
     t.equal(other.statusCode, 403, 'another tenant is a 403')
-    t.match(other.json().message, /parameter "tenant_id" is fixed for this API key/)
+    t.match(other.json<{ message: string }>().message, /parameter "tenant_id" is fixed for this API key/)
     t.equal((await app.inject({ url: `/reports/${name}?tenant_id=1&tenant_id=2`, headers: bearer(KEYS.tenant2) })).statusCode, 403, 'repeating it does not help')
     t.equal((await app.inject({ url: `/reports/${name}?tenant_id=2&limit=1`, headers: bearer(KEYS.tenant2) })).statusCode, 200, 'the same value is fine')
   }

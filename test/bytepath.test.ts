@@ -121,7 +121,7 @@ t.test('over HTTP, both strategies: wide rows, limit, after and max_rows, agains
     }
     const json = await app.inject(`/reports/awkward_${strategy}.json?limit=10&after=150`)
     const next = new URL((JSON.parse(json.body) as { next: string }).next)
-    t.equal(next.searchParams.get('after'), (await client.query(`select id from (${awkwardSql}) r where id > 150 order by id limit 1 offset 9`)).rows[0].id.toString(), `${strategy}: JSON's next resumes after the last row sent`)
+    t.equal(next.searchParams.get('after'), (await client.query<{ id: number }>(`select id from (${awkwardSql}) r where id > 150 order by id limit 1 offset 9`)).rows[0]!.id.toString(), `${strategy}: JSON's next resumes after the last row sent`)
   }
 })
 

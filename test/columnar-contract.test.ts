@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import type { DuckDBConnection } from '@duckdb/node-api'
-import type { Data, RecordBatch } from 'apache-arrow'
+import type { Data, DataType, RecordBatch } from 'apache-arrow'
 import type pg from 'pg'
 import t, { type Test } from 'tap'
 import { buildTestApp, listenTestApp } from './helpers/app.js'
@@ -255,14 +255,14 @@ function arrowPrint (data: Data, i: number): string | null {
   const type = data.type
   const at = data.offset + i
   if (A.DataType.isList(type)) return `[${listSlots(data, i).map((j) => arrowPrint(data.children[0]!, j) ?? 'NULL').join(', ')}]`
-  if (A.DataType.isBool(type)) return ((data.values[at >> 3]! >> (at & 7)) & 1) === 1 ? 'true' : 'false'
-  if (A.DataType.isDate(type)) return printDays(data.values[at] as number)
-  if (A.DataType.isTimestamp(type)) return printMicros(data.values[at] as bigint, type.timezone === 'UTC')
+  if (A.DataType.isBool(type)) return (((data.values as Uint8Array)[at >> 3]! >> (at & 7)) & 1) === 1 ? 'true' : 'false'
+  if (A.DataType.isDate(type)) return printDays((data.values as ArrayLike<number>)[at]!)
+  if (A.DataType.isTimestamp(type)) return printMicros((data.values as ArrayLike<bigint>)[at]!, type.timezone === 'UTC')
   if (A.DataType.isFloat(type)) {
-    const value = data.values[at] as number
+    const value = (data.values as ArrayLike<number>)[at]!
     return Object.is(value, -0) ? '-0' : String(value)
   }
-  if (A.DataType.isInt(type)) return String(data.values[at] as number | bigint)
+  if (A.DataType.isInt(type)) return String((data.values as ArrayLike<number | bigint>)[at]!)
   if (A.DataType.isDecimal(type)) {
     const words = data.values as Uint32Array
     let unscaled = 0n
@@ -270,7 +270,7 @@ function arrowPrint (data: Data, i: number): string | null {
     return printDecimal(BigInt.asIntN(128, unscaled), type.precision, type.scale)
   }
   const offsets = data.valueOffsets as Int32Array
-  const bytes = Buffer.from((data.values as Uint8Array).subarray(offsets[at]!, offsets[at + 1]!))
+  const bytes = Buffer.from((data.values as Uint8Array).subarray(offsets[at], offsets[at + 1]))
   return A.DataType.isBinary(type) ? bytes.toString('hex').toUpperCase() : bytes.toString('utf8')
 }
 
@@ -299,7 +299,7 @@ function readArrow (bytes: Uint8Array, key: readonly string[]): ArrowRead {
   const batches = [...reader]
   const fields = schema.fields
   for (const batch of batches) {
-    const columns = fields.map((_, c) => batch.getChildAt(c)!.data[0]!)
+    const columns = fields.map((_, c) => batch.getChildAt<DataType>(c)!.data[0]!)
     const keyColumns = key.map((name) => columns[fields.findIndex((field) => field.name === name)]!)
     for (let row = 0; row < batch.numRows; row++) {
       const k = rowKey(keyColumns.map((data) => arrowPrint(data, row) ?? ''))
@@ -499,7 +499,7 @@ if (missing.length > 0) {
         const raw = (buffer: Buffer): string => String(width === 4 ? buffer.readInt32LE(0) : buffer.readBigInt64LE(0))
         t.same([raw(stats.min), raw(stats.max)], [expect!.min, expect!.max], `${name}: statistics' min and max are the stored values (infinity as the type's largest)`)
       }
-      t.same(await duckRows(`select count(*)::varchar from read_parquet('${file}') where d > date '2000-01-01'`), [[String((await client.query(`select count(*) from (${awkwardSql}) s where d > date '2000-01-01'`)).rows[0].count)]], 'a filter on a date column that the statistics may skip by counts what PostgreSQL counts')
+      t.same(await duckRows(`select count(*)::varchar from read_parquet('${file}') where d > date '2000-01-01'`), [[(await client.query<{ count: string }>(`select count(*) from (${awkwardSql}) s where d > date '2000-01-01'`)).rows[0]!.count]], 'a filter on a date column that the statistics may skip by counts what PostgreSQL counts')
       t.equal(footer.keyValues.get('sluice.report'), report, 'sluice.report in the footer')
 
       const stream = await app.inject(`/reports/${report}.arrow`)
@@ -534,7 +534,7 @@ if (missing.length > 0) {
     const odd = await app.inject('/reports/odd_scales.parquet')
     t.equal(odd.statusCode, 200, 'odd scales: served')
     const oddFile = await saved(odd.rawPayload, 'odd')
-    const oddTypes = await duckTypes(oddFile).catch(() => ({} as Record<string, string>))
+    const oddTypes = await duckTypes(oddFile).catch((): Record<string, string> => ({}))
     const read = await duckRows(`select neg::varchar, over::varchar, nan::varchar from read_parquet('${oddFile}')`).catch((error: unknown) => [[`DuckDB cannot read it: ${(error as Error).message}`]])
     t.comment(`odd scales: DuckDB reads ${JSON.stringify(oddTypes)}`)
     t.same(read, [['12300', '0.0012', oddTypes.nan === 'VARCHAR' ? 'NaN' : null]], 'odd scales: 12300 and 0.0012 read back as they are')
@@ -545,7 +545,7 @@ if (missing.length > 0) {
 
   t.test('the demo reports: every value, in key order, typed, keyed', async (t) => {
     const { app } = await buildTestApp(t)
-    const listed = (await app.inject('/reports')).json() as { reports: Array<{ name: string, key: string[] }> }
+    const listed = (await app.inject('/reports')).json<{ reports: Array<{ name: string, key: string[] }> }>()
     t.same(listed.reports.map((r) => r.name).sort(), demo.map(([url]) => url.replace(/\?.*/, '')).sort(), 'every demo report is here')
     for (const [url, sql, key] of demo) {
       const name = url.replace(/\?.*/, '')
@@ -582,7 +582,7 @@ if (missing.length > 0) {
     for (let page = 0; page < 3; page++) {
       const query = `status=paid&limit=700${after === undefined ? '' : `&after=${encodeURIComponent(after)}`}`
       const ndjson = rowsOf((await app.inject(`${base}.ndjson?${query}`)).body)
-      const json = (await app.inject(`${base}.json?${query}`)).json() as { next: string | null }
+      const json = (await app.inject(`${base}.json?${query}`)).json<{ next: string | null }>()
       const parquet = await app.inject(`${base}.parquet?${query}`)
       const file = await saved(parquet.rawPayload, 'obs')
       const ids = (await duckRows(`select id::varchar from read_parquet('${file}')`)).map(([id]) => id)
@@ -660,7 +660,7 @@ if (missing.length > 0) {
         const res = await get(`${url}/reports/${report}.${ext}`, { headers: { 'x-request-id': reqId } })
         const ended = await streamEnded(logs, reqId, 10_000)
         t.equal(res.status, 200, `${report}.${ext}: the first batch went out`)
-        t.not(ended.outcome, 'complete', `${report}.${ext}: logged as ${String(ended.outcome)} (${String(ended.reason ?? ended.err ?? '')})`)
+        t.not(ended.outcome, 'complete', `${report}.${ext}: logged as ${String(ended.outcome)} (${JSON.stringify(ended.reason ?? ended.err ?? null)})`)
         t.equal(res.complete, false, `${report}.${ext}: no final chunk`)
         if (ext === 'parquet') {
           t.equal(res.body.subarray(0, 4).toString('latin1'), 'PAR1', `${report}: a Parquet file's start`)
@@ -674,7 +674,7 @@ if (missing.length > 0) {
           const ids: string[] = []
           try {
             for (const batch of A.RecordBatchReader.from(res.body)) {
-              const data = batch.getChildAt(0)!.data[0]!
+              const data = batch.getChildAt<DataType>(0)!.data[0]!
               for (let row = 0; row < batch.numRows; row++) ids.push(arrowPrint(data, row)!)
             }
           } catch { /* the cut batch */ }

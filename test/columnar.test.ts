@@ -166,9 +166,9 @@ function arrowCanonical (data: Data, i: number): string | null {
   const type = data.type
   const at = data.offset + i
   if (DataType.isList(type)) return JSON.stringify(listSlots(data, i).map((j) => JSON.parse(arrowCanonical(data.children[0]!, j) ?? 'null') as unknown))
-  if (DataType.isBool(type)) return ((data.values[at >> 3]! >> (at & 7)) & 1) === 1 ? 'true' : 'false'
+  if (DataType.isBool(type)) return (((data.values as Uint8Array)[at >> 3]! >> (at & 7)) & 1) === 1 ? 'true' : 'false'
   if (DataType.isInt(type) || DataType.isDate(type) || DataType.isTimestamp(type) || DataType.isFloat(type)) {
-    const value = data.values[at] as number | bigint
+    const value = (data.values as ArrayLike<number | bigint>)[at]!
     return Object.is(value, -0) ? '-0' : String(value) // String(-0) is "0"
   }
   if (DataType.isDecimal(type)) {
@@ -181,7 +181,7 @@ function arrowCanonical (data: Data, i: number): string | null {
     return unscaled < 0n ? `-${text}` : text
   }
   const offsets = data.valueOffsets as Int32Array
-  const bytes = Buffer.from((data.values as Uint8Array).subarray(offsets[at]!, offsets[at + 1]!))
+  const bytes = Buffer.from((data.values as Uint8Array).subarray(offsets[at], offsets[at + 1]))
   return DataType.isBinary(type) ? bytes.toString('hex') : bytes.toString('utf8')
 }
 
@@ -194,7 +194,7 @@ function listSlots (data: Data, i: number): number[] {
 
 interface ArrowRead { readonly values: Values, readonly batches: number, readonly metadata: Map<string, string>, readonly types: Map<string, string>, readonly ids: string[] }
 
-async function readArrow (bytes: Buffer): Promise<ArrowRead> {
+function readArrow (bytes: Buffer): ArrowRead {
   const values: Values = new Map()
   const reader = RecordBatchReader.from(bytes)
   let batches = 0
@@ -203,10 +203,10 @@ async function readArrow (bytes: Buffer): Promise<ArrowRead> {
   for (const batch of reader) {
     batches++
     schema ??= batch.schema
-    const idColumn = batch.getChildAt(0)!.data[0]!
+    const idColumn = batch.getChildAt<DataType>(0)!.data[0]!
     for (let row = 0; row < batch.numRows; row++) ids.push(arrowCanonical(idColumn, row)!)
     batch.schema.fields.forEach((field, c) => {
-      const data = batch.getChildAt(c)!.data[0]!
+      const data = batch.getChildAt<DataType>(c)!.data[0]!
       for (let row = 0; row < batch.numRows; row++) {
         const id = ids[ids.length - batch.numRows + row]!
         if (DataType.isList(field.type)) {
@@ -223,7 +223,7 @@ async function readArrow (bytes: Buffer): Promise<ArrowRead> {
       }
     })
   }
-  return { values, batches, metadata: schema?.metadata ?? new Map(), types: new Map(schema?.fields.map((field) => [field.name, String(field.type)])), ids }
+  return { values, batches, metadata: schema?.metadata ?? new Map<string, string>(), types: new Map(schema?.fields.map((field) => [field.name, String(field.type)])), ids }
 }
 
 /** Every expected value is read back the same (floats as the same number; float4 as a float). */
@@ -275,9 +275,9 @@ t.test('HTTP: negotiated, named; Arrow compressed on request, Parquet already co
     const compressed = await app.inject({ url: `/reports/orders.${ext}?limit=5`, headers: { 'accept-encoding': 'gzip' } })
     t.equal(compressed.headers['content-encoding'], ext === 'arrow' ? 'gzip' : undefined, `${ext}: ${ext === 'arrow' ? 'gzip as asked: its buffers are not compressed' : 'sent as it is: its pages are compressed'}`)
   }
-  const listed = (await app.inject('/reports')).json() as { reports: Array<{ name: string, formats: string[] }> }
+  const listed = (await app.inject('/reports')).json<{ reports: Array<{ name: string, formats: string[] }> }>()
   t.same(listed.reports.find((r) => r.name === 'orders')!.formats.slice(-2), ['parquet', 'arrow'], 'GET /reports lists both')
-  const openapi = (await app.inject('/openapi.json')).json() as { paths: Record<string, { get: { responses: { 200: { content: Record<string, unknown> } } } }> }
+  const openapi = (await app.inject('/openapi.json')).json<{ paths: Record<string, { get: { responses: { 200: { content: Record<string, unknown> } } } }> }>()
   const content = openapi.paths['/reports/orders']!.get.responses[200].content
   t.ok(PARQUET in content && ARROW in content, 'the OpenAPI document has both responses')
 })
@@ -304,16 +304,16 @@ for (const report of ['awkward', 'awkward_cursor']) {
     }
     const { rows: nan } = await client.query<{ id: string }>(`select id::text from (${oneDimensional}) s where n102 = 'NaN' or amt = 'NaN'`)
     t.ok(nan.length > 0, 'the table has numeric NaNs')
-    t.same(await duckRows(`select count(*)::varchar from read_parquet('${file}') where n102 is null`), [[String((await client.query(`select count(*) from (${oneDimensional}) s where n102 is null or n102 = 'NaN'`)).rows[0].count)]], 'a NaN in a DECIMAL column is null')
+    t.same(await duckRows(`select count(*)::varchar from read_parquet('${file}') where n102 is null`), [[(await client.query<{ count: string }>(`select count(*) from (${oneDimensional}) s where n102 is null or n102 = 'NaN'`)).rows[0]!.count]], 'a NaN in a DECIMAL column is null')
     const kv = await keyValues(file)
     t.equal(kv.get('sluice.report'), report)
     t.equal(kv.get('sluice.key'), '["id"]')
-    t.equal(kv.get('sluice.after'), (await client.query(`select max(id)::text as id from (${oneDimensional}) s`)).rows[0].id, 'sluice.after resumes after the last row')
+    t.equal(kv.get('sluice.after'), (await client.query<{ id: string }>(`select max(id)::text as id from (${oneDimensional}) s`)).rows[0]!.id, 'sluice.after resumes after the last row')
 
     const arrow = await app.inject(`/reports/${report}.arrow`)
     t.equal(arrow.statusCode, 200)
     t.equal(arrow.rawPayload.subarray(-8).toString('hex'), END_OF_STREAM, 'the stream ends with its end-of-stream marker')
-    const read = await readArrow(arrow.rawPayload)
+    const read = readArrow(arrow.rawPayload)
     compare(t, `${report}.arrow`, columns, want, read.values)
     t.match(Object.fromEntries(read.types), {
       i2: 'Int32', i8: 'Int64', f4: 'Float32', f8: 'Float64', b: 'Bool', n102: 'Decimal[10e+2]', num: 'Utf8', d: 'Date32<DAY>',
@@ -332,7 +332,7 @@ t.test('the demo reports: every value, in key order, in both formats', async (t)
     const parquet = await app.inject(`/reports/${name}.parquet`)
     const file = await saved(parquet.rawPayload, name)
     compare(t, `${name}.parquet`, columns, want, await readParquet(file, columns))
-    const arrow = await readArrow((await app.inject(`/reports/${name}.arrow`)).rawPayload)
+    const arrow = readArrow((await app.inject(`/reports/${name}.arrow`)).rawPayload)
     compare(t, `${name}.arrow`, columns, want, arrow.values)
     const { rows } = await client.query<{ id: string }>(`select id::text from (${sql}) s order by s.id`)
     t.same(arrow.ids, rows.map((row) => row.id), `${name}: Arrow's rows in key order`)
@@ -350,7 +350,7 @@ t.test('a row group and a record batch per batch; limit, after and max_rows as i
   t.same(sorting, [['id', 'true']], 'the key column has its min and max per row group')
   t.same(await duckRows(`select distinct compression from parquet_metadata('${file}')`), [['ZSTD']], 'every column chunk is ZSTD-compressed, as DuckDB reads the footer (src/formats/codec.ts)')
   t.same(await duckRows(`select count(*)::varchar from read_parquet('${file}') where id between 30001 and 30100`), [['100']], 'a filter on the key reads right')
-  const arrow = await readArrow((await app.inject('/reports/range.arrow')).rawPayload)
+  const arrow = readArrow((await app.inject('/reports/range.arrow')).rawPayload)
   t.ok(arrow.batches > 1, `several record batches (${arrow.batches})`)
   t.equal(arrow.ids.length, 60000)
 
@@ -358,10 +358,10 @@ t.test('a row group and a record batch per batch; limit, after and max_rows as i
     const ndjson = (await app.inject(`/reports/range.ndjson?${query}`)).body.trim().split('\n').filter((line) => line !== '').map((line) => String((JSON.parse(line) as { id: number }).id))
     const parquetFile = await saved((await app.inject(`/reports/range.parquet?${query}`)).rawPayload, 'range-q')
     t.same((await duckRows(`select id::varchar from read_parquet('${parquetFile}')`)).map(([id]) => id), ndjson, `parquet ${query}: the NDJSON's rows`)
-    t.same((await readArrow((await app.inject(`/reports/range.arrow?${query}`)).rawPayload)).ids, ndjson, `arrow ${query}: the NDJSON's rows`)
+    t.same(readArrow((await app.inject(`/reports/range.arrow?${query}`)).rawPayload).ids, ndjson, `arrow ${query}: the NDJSON's rows`)
     const kv = await keyValues(parquetFile)
     t.equal(kv.get('sluice.after'), ndjson.at(-1), `parquet ${query}: sluice.after is the last row's key`)
-    const next = ((await app.inject(`/reports/range.json?${query}`)).json() as { next: string | null }).next
+    const next = (await app.inject(`/reports/range.json?${query}`)).json<{ next: string | null }>().next
     t.equal(kv.get('sluice.next') ?? null, next === null ? null : next.replace('format=json', 'format=parquet').replace('/range.json', '/range.parquet'), `parquet ${query}: sluice.next is the next page, as JSON's next`)
   }
 })

@@ -64,7 +64,7 @@ t.test('without keys: the pages and their assets from Sluice, a valid OpenAPI 3.
 
   const openapi = await app.inject('/openapi.json')
   t.equal(openapi.statusCode, 200)
-  const document = openapi.json() as { paths: Record<string, unknown>, security?: unknown }
+  const document = openapi.json<{ paths: Record<string, unknown>, security?: unknown }>()
   await validOpenApi(t, document, 'keys off')
   t.same(Object.keys(document.paths).sort(), [...app.reports.keys()].map((name) => `/reports/${name}`).sort(), 'every report, no /links')
   t.notOk(document.security)
@@ -92,7 +92,7 @@ t.test('with keys: / open and naming no report, /docs and /openapi.json need the
   t.equal((await app.inject('/openapi.json')).statusCode, 401)
   const openapi = await app.inject({ url: '/openapi.json', headers: bearer })
   t.equal(openapi.statusCode, 200)
-  const document = openapi.json() as { paths: Record<string, unknown>, security?: unknown }
+  const document = openapi.json<{ paths: Record<string, unknown>, security?: unknown }>()
   await validOpenApi(t, document, 'keys on')
   const readable = [...app.reports.keys()].filter((name) => name.startsWith('orders')).map((name) => `/reports/${name}`)
   t.ok(readable.length >= 2)

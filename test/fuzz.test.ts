@@ -118,8 +118,8 @@ async function fuzz (t: Test, overrides: Partial<Config>, authorizations: readon
   const orders = await get(`${url}/reports/orders.csv?limit=5&header=0`, { headers: { authorization: authorizations[0] ?? '' } })
   t.equal(orders.status, 200)
   t.equal(orders.body.toString().split('\n').length, 6, 'the server still answers correctly')
-  const { rows } = await client.query('select count(*)::int as n from orders')
-  t.equal(rows[0].n, 20000, 'the data is untouched')
+  const { rows } = await client.query<{ n: number }>('select count(*)::int as n from orders')
+  t.equal(rows[0]!.n, 20000, 'the data is untouched')
   return statuses
 }
 

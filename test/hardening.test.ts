@@ -25,9 +25,9 @@ for (const [i, label] of ['plain', ...INJECTIONS].entries()) {
 }
 
 async function fingerprint (): Promise<string> {
-  const { rows } = await client.query(`select (select md5(string_agg(o::text, '|' order by id)) from orders o) ||
+  const { rows } = await client.query<{ f: string }>(`select (select md5(string_agg(o::text, '|' order by id)) from orders o) ||
     (select md5(string_agg(t::text, '|' order by id)) from ${table} t) as f`)
-  return rows[0].f as string
+  return rows[0]!.f
 }
 
 t.test('injection strings in every parameter and in after are data', async (t) => {
@@ -50,7 +50,7 @@ t.test('injection strings in every parameter and in after are data', async (t) =
 
     const composite = await app.inject({ url: '/reports/by_label', query: { label: 'plain', after: JSON.stringify([injection, 1]) } })
     t.equal(composite.statusCode, 400, 'a string that is no timestamp is refused, not run')
-    t.match(composite.json().message, /^after: invalid input syntax for type timestamp with time zone/)
+    t.match(composite.json<{ message: string }>().message, /^after: invalid input syntax for type timestamp with time zone/)
 
     for (const name of ['min_id', 'limit', 'format', 'delimiter']) {
       const res = await app.inject({ url: '/reports/by_label', query: { label: 'plain', [name]: injection } })
@@ -58,8 +58,8 @@ t.test('injection strings in every parameter and in after are data', async (t) =
     }
   }
   t.equal(await fingerprint(), before, 'the database is unchanged')
-  const { rows } = await client.query('select count(*)::int as n from orders')
-  t.equal(rows[0].n, 20000)
+  const { rows } = await client.query<{ n: number }>('select count(*)::int as n from orders')
+  t.equal(rows[0]!.n, 20000)
 })
 
 t.test('limits on what a client may send', async (t) => {
@@ -94,7 +94,7 @@ t.test('error bodies leak no SQL, stack or path', async (t) => {
   // names the condition but not the database's words, which may quote the report's rows
   const refused = await app.inject('/reports/refusing')
   t.equal(refused.statusCode, 400)
-  t.equal(refused.json().message, 'a parameter value was refused by the database (SQLSTATE 22012)')
+  t.equal(refused.json<{ message: string }>().message, 'a parameter value was refused by the database (SQLSTATE 22012)')
   t.ok(logs.some((line) => line.level === 40 && JSON.stringify(line).includes('division by zero')), 'the log has the database\'s words')
 })
 

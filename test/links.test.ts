@@ -45,7 +45,7 @@ t.test('a minted link downloads without a header what the key downloads, until i
   const before = Date.now()
   const minted = await app.inject({ method: 'POST', url: '/links', headers: { ...bearer(KEYS.rows), host: 'sluice.example:8080' }, payload: { path: '/reports/rows.csv?limit=500', ttl: 600 } })
   t.equal(minted.statusCode, 201, minted.body)
-  const { url, expires } = minted.json() as { url: string, expires: string }
+  const { url, expires } = minted.json<{ url: string, expires: string }>()
   const link = new URL(url)
   t.equal(link.origin, 'http://sluice.example:8080', 'an absolute URL on the host asked')
   t.strictSame([...link.searchParams.keys()].sort(), ['expires', 'key_id', 'limit', 'signature'])
@@ -73,13 +73,13 @@ t.test('a minted link downloads without a header what the key downloads, until i
   const stale = signLink(linkSecret, (await loadKeys(keysFile))[0]!, '/reports/rows.csv', 3600, Date.now() - 7200_000)
   const expired = await app.inject(stale.path)
   t.equal(expired.statusCode, 403)
-  t.match(expired.json().message, /expired at /)
+  t.match(expired.json<{ message: string }>().message, /expired at /)
 })
 
 t.test('any change to a link is a 403 that says so', async (t) => {
   const { app } = await buildTestApp(t, { reportsDir, apiKeysFile: keysFile, linkSecret })
   const minted = await app.inject({ method: 'POST', url: '/links', headers: bearer(KEYS.rows), payload: { path: '/reports/tenant_rows.csv?tenant_id=1&label=row%201' } })
-  const link = new URL((minted.json() as { url: string }).url)
+  const link = new URL(minted.json<{ url: string }>().url)
   t.equal((await app.inject(link.pathname + link.search)).statusCode, 200)
   const changed = (edit: (url: URL) => void): string => {
     const copy = new URL(link)
@@ -98,11 +98,11 @@ t.test('any change to a link is a 403 that says so', async (t) => {
   ] as const) {
     const res = await app.inject(url)
     t.equal(res.statusCode, 403, `${what} changed: 403`)
-    t.match(res.json().message, /was changed: its path or parameters are not the ones signed/, `${what} changed: says so`)
+    t.match(res.json<{ message: string }>().message, /was changed: its path or parameters are not the ones signed/, `${what} changed: says so`)
   }
   const twice = await app.inject(`${link.pathname}${link.search}&signature=x`)
   t.equal(twice.statusCode, 403)
-  t.match(twice.json().message, /once each/)
+  t.match(twice.json<{ message: string }>().message, /once each/)
 })
 
 t.test('a link has exactly its key\'s rights', async (t) => {
@@ -110,17 +110,17 @@ t.test('a link has exactly its key\'s rights', async (t) => {
   const mint = async (key: string, path: string) => await app.inject({ method: 'POST', url: '/links', headers: bearer(key), payload: { path } })
   t.equal((await mint(KEYS.rows, '/reports/secret_rows.csv')).statusCode, 403, 'no link for a report outside the key\'s globs')
   t.equal((await mint(KEYS.tenant, '/reports/tenant_rows.csv?tenant_id=1')).statusCode, 201, 'a link may be minted with another tenant\'s value...')
-  const other = new URL(((await mint(KEYS.tenant, '/reports/tenant_rows.csv?tenant_id=1')).json() as { url: string }).url)
+  const other = new URL((await mint(KEYS.tenant, '/reports/tenant_rows.csv?tenant_id=1')).json<{ url: string }>().url)
   const refused = await app.inject(other.pathname + other.search)
   t.equal(refused.statusCode, 403, '...but it reads no other tenant\'s rows')
-  t.match(refused.json().message, /fixed for this API key/)
-  const own = new URL(((await mint(KEYS.tenant, '/reports/tenant_rows.ndjson')).json() as { url: string }).url)
+  t.match(refused.json<{ message: string }>().message, /fixed for this API key/)
+  const own = new URL((await mint(KEYS.tenant, '/reports/tenant_rows.ndjson')).json<{ url: string }>().url)
   const rows = (await app.inject(own.pathname + own.search)).body.trim().split('\n').map((line) => JSON.parse(line) as { tenant_id: number })
   t.equal(rows.length, 1500)
   t.ok(rows.every((row) => row.tenant_id === 2), 'the key\'s fixed tenant, with no parameter in the link')
 
   // max_streams 1: a stream held open through the link leaves no room for a second one
-  const capped = new URL(((await mint(KEYS.rows, '/reports/rows.csv')).json() as { url: string }).url)
+  const capped = new URL((await mint(KEYS.rows, '/reports/rows.csv')).json<{ url: string }>().url)
   const held = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(`${base}${capped.pathname}${capped.search}`, { agent: false }, resolve).on('error', reject))
   held.pause()
   t.equal(held.statusCode, 200)
@@ -139,7 +139,7 @@ t.test('a link has exactly its key\'s rights', async (t) => {
   ] as const) {
     const res = await app.inject({ method: 'POST', url: '/links', headers: bearer(KEYS.rows), payload })
     t.equal(res.statusCode, 400, JSON.stringify(payload))
-    t.match(res.json().message, message)
+    t.match(res.json<{ message: string }>().message, message)
   }
 })
 
@@ -149,13 +149,13 @@ t.test('a link minted on one instance works on another with the same LINK_SECRET
   const otherSecret = await buildTestApp(t, { reportsDir, apiKeysFile: keysFile, linkSecret: randomBytes(32) })
   const keyGone = await buildTestApp(t, { reportsDir, apiKeysFile: withoutTenant, linkSecret })
   const minted = await first.app.inject({ method: 'POST', url: '/links', headers: bearer(KEYS.tenant), payload: { path: '/reports/tenant_rows.csv' } })
-  const link = new URL((minted.json() as { url: string }).url)
+  const link = new URL(minted.json<{ url: string }>().url)
   const path = link.pathname + link.search
   t.equal((await same.app.inject(path)).statusCode, 200, 'the same secret: the link works')
   const foreign = await otherSecret.app.inject(path)
   t.equal(foreign.statusCode, 403, 'another secret: 403')
-  t.match(foreign.json().message, /was changed/)
+  t.match(foreign.json<{ message: string }>().message, /was changed/)
   const gone = await keyGone.app.inject(path)
   t.equal(gone.statusCode, 403, 'the key taken out of the keys file: 403')
-  t.match(gone.json().message, /no longer valid/)
+  t.match(gone.json<{ message: string }>().message, /no longer valid/)
 })

@@ -169,7 +169,7 @@ t.test('/metrics: Prometheus text, and counters that match what was sent', async
 })
 
 t.test('the real server process: no password or API key in anything it writes', async (t) => {
-  const server = await spawnServer(t, { DATABASE_URL: databaseUrl.href, REPORTS_DIR: reportsDir, API_KEYS_FILE: apiKeysFile })
+  const server = spawnServer(t, { DATABASE_URL: databaseUrl.href, REPORTS_DIR: reportsDir, API_KEYS_FILE: apiKeysFile })
   const url = await server.url
   t.ok((await get(`${url}/reports/rows.ndjson?limit=10`, { headers: auth })).complete, 'a download with the key')
   t.equal((await get(`${url}/reports/rows.ndjson`, { headers: { authorization: `Bearer ${unknownToken}` } })).status, 401, 'an unknown key: 401')
@@ -200,14 +200,14 @@ t.test('the database gone, or refusing the password: still no password in any lo
 
   const wrong = new URL(embedded.url)
   wrong.password = password
-  const refused = await spawnServer(t, { DATABASE_URL: wrong.href, REPORTS_DIR: reportsDir })
+  const refused = spawnServer(t, { DATABASE_URL: wrong.href, REPORTS_DIR: reportsDir })
   t.equal(await refused.exited, 1, 'a server given a wrong password fails at start')
   t.match(refused.output(), /^sluice: cannot use the database: password authentication failed/m, 'with a line that says why')
   noSecrets(t, refused.output(), 'the output of a server given a wrong password', [embeddedPassword])
 
   const nowhere = new URL(databaseUrl.href)
   nowhere.port = String(await closedPort())
-  const unreachable = await spawnServer(t, { DATABASE_URL: nowhere.href, REPORTS_DIR: reportsDir })
+  const unreachable = spawnServer(t, { DATABASE_URL: nowhere.href, REPORTS_DIR: reportsDir })
   t.equal(await unreachable.exited, 1, 'a server whose database is unreachable fails at start')
   t.match(unreachable.output(), /^sluice: cannot use the database: connect ECONNREFUSED/m, 'with a line that says why')
   noSecrets(t, unreachable.output(), 'the output of a server whose database is unreachable')
@@ -264,7 +264,7 @@ function sample (text: string, name: string, labels: Record<string, string>): nu
   for (const line of text.split('\n')) {
     const match = /^([\w:]+)(?:\{(.*)\})? (\S+)$/.exec(line)
     if (match === null || match[1] !== name) continue
-    const has = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map(([, key, value]) => [key, value]))
+    const has = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map(([, key = '', value = '']) => [key, value] as const))
     if (Object.entries(labels).every(([key, value]) => has[key] === value)) return Number(match[3])
   }
   return 0
@@ -297,7 +297,7 @@ interface Spawned {
 }
 
 /** `npm start`'s process (`node dist/src/server.js`), every byte of its stdout and stderr kept. */
-async function spawnServer (t: Test, env: Record<string, string>): Promise<Spawned> {
+function spawnServer (t: Test, env: Record<string, string>): Spawned {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(NODE_OPTIONS|NODE_V8_COVERAGE|TAP|_TAPJS_)/.test(name)))
   const child = spawn(process.execPath, [SERVER_ENTRY], {
     cwd: ROOT,

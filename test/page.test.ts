@@ -25,7 +25,17 @@ const PHONE = { width: 390, height: 844 }
 const REPORT = 'orders_by_status'
 
 interface Listed { name: string, params: { properties: Record<string, unknown> }, columns: Array<{ name: string }>, formats: string[] }
-type Row = Record<string, unknown>
+/** a row of the JSON format: JSON's values */
+type Row = Record<string, string | number | boolean | null | object>
+/** An element in the browser, as far as the checks below read one (the tests compile without the DOM's types). */
+interface BrowserElement {
+  readonly id: string
+  readonly textContent: string | null
+  readonly scrollWidth: number
+  readonly clientWidth: number
+  getAttribute (name: string): string | null
+  querySelectorAll (selectors: string): Iterable<BrowserElement>
+}
 
 const missing = [CHROMIUM, CURL].filter((file) => !existsSync(file))
 if (missing.length > 0) {
@@ -65,7 +75,7 @@ async function run (): Promise<void> {
       for (const name of [...Object.keys(report.params.properties), 'limit']) {
         t.equal(await section.locator(`form [name="${name}"]`).count(), 1, `${report.name}: a field named ${name}`)
       }
-      t.same(await section.locator('[data-format]').evaluateAll((nodes) => nodes.map((node) => node.getAttribute('data-format'))), report.formats, `${report.name}: one download per format`)
+      t.same(await section.locator('[data-format]').evaluateAll((nodes: BrowserElement[]) => nodes.map((node) => node.getAttribute('data-format'))), report.formats, `${report.name}: one download per format`)
     }
     t.equal(await page.locator('input[name="key"]').isVisible(), false, 'no key asked for')
 
@@ -114,7 +124,7 @@ async function run (): Promise<void> {
     await page.screenshot({ path: path.join(ARTIFACTS, 'page-phone.png') })
     // expressions run in the page are given as text: the tests compile without the DOM's types
     t.ok(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth'), 'at a phone width the page does not scroll sideways')
-    t.ok(await section.locator('.scroll').evaluate((node) => node.scrollWidth > node.clientWidth), 'the preview table scrolls inside its card')
+    t.ok(await section.locator('.scroll').evaluate((node: BrowserElement) => node.scrollWidth > node.clientWidth), 'the preview table scrolls inside its card')
 
     await page.goto(`${url}/docs`)
     await page.locator('.opblock').first().waitFor()
@@ -147,7 +157,7 @@ async function run (): Promise<void> {
     await prompt.fill(key)
     await prompt.press('Enter')
     await page.locator(`#report-${REPORT}`).waitFor()
-    t.same(await page.locator('section[id^="report-"]').evaluateAll((nodes) => nodes.map((node) => node.id)), listed.map((report) => `report-${report.name}`), 'the reports this key may read')
+    t.same(await page.locator('section[id^="report-"]').evaluateAll((nodes: BrowserElement[]) => nodes.map((node) => node.id)), listed.map((report) => `report-${report.name}`), 'the reports this key may read')
     t.equal(await page.evaluate('sessionStorage.getItem("sluice.key")'), key, 'the key is in sessionStorage')
     t.equal(await page.evaluate('localStorage.length'), 0, 'nothing in localStorage')
     t.same(await context.cookies(), [], 'no cookie')
@@ -227,7 +237,7 @@ function onlySluice (t: Test, seen: string[], url: string): void {
 async function samePreview (t: Test, page: Page, name: string, columns: string[], rows: Row[]): Promise<void> {
   const table = page.locator(`#report-${name} table`)
   t.same(await table.locator('thead th').allTextContents(), columns, 'the header cells are the column names')
-  const cells = await table.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')))
+  const cells = await table.locator('tbody tr').evaluateAll((trs: BrowserElement[]) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')))
   t.equal(cells.length, rows.length, `${rows.length} rows in the preview`)
   const mismatches: string[] = []
   rows.forEach((row, i) => {

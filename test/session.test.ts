@@ -48,6 +48,6 @@ t.test('a report that tries to write fails and writes nothing', async (t) => {
   const res = await app.inject('/reports/sneaky')
   t.equal(res.statusCode, 500, 'the report is broken, not the request')
   t.notMatch(res.body, /insert|sneaky|read-only|session_/i, 'the error body leaks no SQL')
-  const { rows } = await client.query(`select count(*)::int as n from ${schema}.log`)
-  t.equal(rows[0].n, 0)
+  const { rows } = await client.query<{ n: number }>(`select count(*)::int as n from ${schema}.log`)
+  t.equal(rows[0]!.n, 0)
 })

@@ -78,9 +78,9 @@ t.test('HTTP: negotiated, named, and not compressed again', async (t) => {
   }
   const head = await app.inject({ method: 'HEAD', url: '/reports/orders.xlsx' })
   t.equal(head.headers['content-disposition'], 'attachment; filename="orders.xlsx"', 'HEAD says the same')
-  const listed = (await app.inject('/reports')).json() as { reports: Array<{ name: string, formats: string[] }> }
+  const listed = (await app.inject('/reports')).json<{ reports: Array<{ name: string, formats: string[] }> }>()
   t.ok(listed.reports.find((r) => r.name === 'orders')!.formats.includes('xlsx'), 'GET /reports lists xlsx')
-  const openapi = (await app.inject('/openapi.json')).json() as { paths: Record<string, { get: { responses: { 200: { content: Record<string, unknown> } } } }> }
+  const openapi = (await app.inject('/openapi.json')).json<{ paths: Record<string, { get: { responses: { 200: { content: Record<string, unknown> } } } }> }>()
   t.ok(XLSX in openapi.paths['/reports/orders']!.get.responses[200].content, 'the OpenAPI document has the XLSX response')
   const refused = await app.inject({ url: '/reports/orders', headers: { accept: 'application/vnd.ms-excel' } })
   t.equal(refused.statusCode, 406)
@@ -100,7 +100,7 @@ t.test('every cell of the awkward values, from the file itself', async (t) => {
   const lastColumn = sheetCells(sheet)[0]!.cells.at(-1)!.ref.replace(/\d+$/, '')
   t.match(sheet, new RegExp(`</sheetData><autoFilter ref="A1:${lastColumn}${expected.length + 1}"/></worksheet>$`), 'a filter over the header and every row')
   const serials = await serialSeconds(fields)
-  await checkCells(t, sheet, styles, fields, expected, serials)
+  checkCells(t, sheet, styles, fields, expected, serials)
 })
 
 t.test('a text longer than a cell holds is cut to 32,767 characters, the last an ellipsis; _x escapes', async (t) => {
@@ -192,7 +192,7 @@ t.test('a download the server cuts is a broken file: no central directory, no fi
  * boolean, dates and timestamps as serials PostgreSQL's date arithmetic agrees with (to the
  * microsecond), NULL as no cell, everything else as exactly PostgreSQL's text.
  */
-async function checkCells (t: Test, sheet: string, styles: string, fields: ReadonlyArray<{ name: string, dataTypeID: number }>, expected: ReadonlyArray<ReadonlyArray<string | null>>, serials: ReadonlyArray<ReadonlyArray<string | null>>): Promise<void> {
+function checkCells (t: Test, sheet: string, styles: string, fields: ReadonlyArray<{ name: string, dataTypeID: number }>, expected: ReadonlyArray<ReadonlyArray<string | null>>, serials: ReadonlyArray<ReadonlyArray<string | null>>): void {
   const rows = sheetCells(sheet)
   t.equal(rows.length, expected.length + 1, 'a header row and every row')
   t.same(rows[0]!.cells.map((cell) => [cell.value, cell.type, cell.style]), fields.map((field) => [field.name, 'inlineStr', 1]), 'the header: the column names')

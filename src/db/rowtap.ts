@@ -27,7 +27,8 @@ const HEADER = 5 // code byte + int32 length
 export class RowTap {
   #forward: (chunk: Buffer) => void
   #sink: RowSink | undefined
-  #failure: unknown
+  // boxed: a sink may throw any value, undefined among them, and release() must still throw it
+  #failure: { thrown: unknown } | undefined
   // a message that a chunk ended inside: its first bytes (`#head`, while the length is not known
   // yet), then a buffer of its full size being filled
   #head = Buffer.alloc(HEADER)
@@ -55,7 +56,7 @@ export class RowTap {
     this.#sink = undefined
     const failure = this.#failure
     this.#failure = undefined
-    if (failure !== undefined && !quiet) throw failure
+    if (failure !== undefined && !quiet) throw failure.thrown
   }
 
   /** The socket's 'data' listener. */
@@ -88,7 +89,7 @@ export class RowTap {
       this.#sink!.row(data, start, end)
     } catch (error) {
       // thrown on the socket's 'data' event it would be uncaught: kept for `release` to throw
-      this.#failure = error
+      this.#failure = { thrown: error }
     }
   }
 

@@ -58,7 +58,7 @@ async function versionShape (lease: Lease, version: NonNullable<ReportDefinition
     const [column] = await resolveColumns(lease.client, fields)
     return column!
   } catch (error) {
-    throw new Error(`version: ${(error as Error).message}`)
+    throw new Error(`version: ${(error as Error).message}`, { cause: error })
   }
 }
 

@@ -1,6 +1,6 @@
 import { sql, type RawBuilder } from 'kysely'
 import { parse as parseYaml } from 'yaml'
-import type { ParamSchema, ParamValues, ReportDefinition, Strategy } from './report.js'
+import type { ParamSchema, ParamValues, ReportDefinition } from './report.js'
 
 /**
  * Reads a SQL-file report (API.md section 4): a YAML header in a leading block comment, then one
@@ -14,7 +14,7 @@ export function parseSqlReport (text: string): ReportDefinition {
   try {
     header = parseYaml(match[1] ?? '')
   } catch (error) {
-    throw new Error(`header is not valid YAML: ${(error as Error).message.split('\n')[0]}`)
+    throw new Error(`header is not valid YAML: ${(error as Error).message.split('\n')[0]}`, { cause: error })
   }
   const definition = readHeader(header)
   const body = text.slice(match[0].length)
@@ -38,7 +38,7 @@ function readVersion (header: Record<string, unknown>, params: Readonly<Record<s
   try {
     split = splitPlaceholders(version)
   } catch (error) {
-    throw new Error(`header version ${(error as Error).message}`)
+    throw new Error(`header version ${(error as Error).message}`, { cause: error })
   }
   for (const name of split.names) {
     if (!(name in params)) throw new Error(`header version uses :${name} but declares no parameter "${name}"`)
@@ -153,10 +153,10 @@ function readHeader (header: unknown): Omit<ReportDefinition, 'query' | 'version
     title,
     description: description ?? '',
     key: keyList as string[],
-    strategy: (strategy ?? 'keyset') as Strategy,
+    strategy: strategy ?? 'keyset',
     maxRows: maxRows as number | undefined,
     params: paramMap,
-    required: requiredList as string[]
+    required: requiredList
   }
 }
 

@@ -268,5 +268,5 @@ function nextLink (request: FastifyRequest, next: string): string {
   params.set('after', next)
   // absolute when the Host header makes one; a client that sent none or garbage gets a path
   const origin = /^[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9A-Fa-f:.]+\](:\d+)?$/.test(request.host) ? `${request.protocol}://${request.host}` : ''
-  return `${origin}${path}?${params}`
+  return `${origin}${path}?${params.toString()}`
 }
