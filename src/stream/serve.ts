@@ -11,7 +11,8 @@ import type { Metrics } from '../plugins/metrics.js'
 import { notModified, revalidate, versionFirst, type Representation, type Revalidation } from './conditional.js'
 import { parseAfter, type AfterValue } from './keys.js'
 import { pump, type RunningStreams } from './pump.js'
-import { openSource, startBound } from './source.js'
+import { startBound } from './checks.js'
+import { openSource } from './source.js'
 
 /** What serving a report needs from the app. */
 export interface Streaming {
