@@ -1,5 +1,4 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { ServiceUnavailable } from '../errors.js'
 import { compileQuery } from '../reports/compile.js'
 import type { Report } from '../reports/report.js'
 import { startBound } from './checks.js'
@@ -14,9 +13,10 @@ export async function headReport (streaming: Streaming, report: Report, request:
   const asked = readAndDescribe(report, request, reply, suffix)
   reply.headers(asked.disposition)
   const query = compileQuery(report, asked.params, { after: startBound(report, asked.after), limit: asked.limit })
-  // a stream slot too: HEADs use the pool, so they must not crowd it past MAX_STREAMS
+  // admitted as a GET is: HEADs use the pool, so they must not crowd it past MAX_STREAMS, nor a
+  // key's past its max_streams
   const { streams } = streaming
-  if (!streams.take()) throw new ServiceUnavailable(`all ${streams.max} stream slots are busy (MAX_STREAMS)`, streaming.config.leaseTimeoutMs)
+  const ticket = streams.take(request.apiKey)
   try {
     const lease = await streaming.leases.acquire()
     try {
@@ -37,6 +37,6 @@ export async function headReport (streaming: Streaming, report: Report, request:
       lease.destroy()
     }
   } finally {
-    streams.give()
+    streams.give(ticket)
   }
 }

@@ -1,12 +1,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { MAX_TIMER_MS, type Config } from '../config.js'
 import type { Lease, LeaseSource } from '../db/leases.js'
-import { ClientGone, ServiceUnavailable, TooManyStreams } from '../errors.js'
+import { ClientGone } from '../errors.js'
 import { createEncoder, contentTypes } from '../formats/index.js'
 import type { Report } from '../reports/report.js'
 import type { Metrics } from '../plugins/metrics.js'
+import type { Admission } from './admission.js'
 import { notModified, versionFirst, type Representation, type Revalidation } from './conditional.js'
-import { pump, type Outcome, type RunningStreams } from './pump.js'
+import { pump, type Outcome } from './pump.js'
 import { readRequest, type ReportRequest } from './request.js'
 import { openSource } from './source.js'
 import type { Progress } from './types.js'
@@ -15,27 +16,9 @@ import type { Progress } from './types.js'
 export interface Streaming {
   readonly config: Config
   readonly leases: LeaseSource
-  readonly streams: RunningStreams
+  /** every cap on report responses, and the responses running (src/stream/admission.ts) */
+  readonly streams: Admission
   readonly metrics: Metrics
-  readonly keyStreams: KeyStreams
-}
-
-/** Streams running per API key, for keys with max_streams. */
-export class KeyStreams {
-  #active = new Map<string, number>()
-
-  take (id: string, max: number): boolean {
-    const active = this.#active.get(id) ?? 0
-    if (active >= max) return false
-    this.#active.set(id, active + 1)
-    return true
-  }
-
-  give (id: string): void {
-    const active = (this.#active.get(id) ?? 1) - 1
-    if (active === 0) this.#active.delete(id)
-    else this.#active.set(id, active)
-  }
 }
 
 // How long past STREAM_TIMEOUT_MS the server itself ends a cursor session idle in our transaction:
@@ -47,21 +30,7 @@ const IDLE_MARGIN_MS = 5000
 export async function serveReport (streaming: Streaming, report: Report, request: FastifyRequest, reply: FastifyReply, suffix: string | undefined): Promise<void> {
   const asked = readAndDescribe(report, request, reply, suffix)
   const { config, leases, streams } = streaming
-  const key = request.apiKey
-  if (key?.maxStreams !== undefined && !streaming.keyStreams.take(key.id, key.maxStreams)) {
-    throw new TooManyStreams(`this API key already runs its max_streams (${key.maxStreams}) streams`)
-  }
-  if (!streams.take()) {
-    if (key?.maxStreams !== undefined) streaming.keyStreams.give(key.id)
-    throw new ServiceUnavailable(`all ${streams.max} stream slots are busy (MAX_STREAMS)`, config.leaseTimeoutMs)
-  }
-  let given = false
-  const give = (): void => {
-    if (given) return
-    given = true
-    streams.give()
-    if (key?.maxStreams !== undefined) streaming.keyStreams.give(key.id)
-  }
+  const ticket = streams.take(request.apiKey)
   const record = recorder(streaming.metrics, request, report, asked)
   const controller = new AbortController()
   let snapshot: Lease | undefined
@@ -81,7 +50,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
       const { revalidation } = checked
       snapshot = checked.snapshot
       if (revalidation.notModified) {
-        give()
+        streams.give(ticket)
         record.ended('not_modified')
         notModified(reply, revalidation)
         await reply.send()
@@ -110,12 +79,12 @@ export async function serveReport (streaming: Streaming, report: Report, request
       streams,
       headers: { ...asked.disposition, ...validators },
       onEnd: (outcome, error) => {
-        give()
+        streams.give(ticket)
         record.ended(outcome, error)
       }
     })
   } catch (error) {
-    give()
+    streams.give(ticket)
     // a snapshot the source never started on is still ours to give up (a no-op once it has)
     snapshot?.destroy()
     throw error
