@@ -2,6 +2,7 @@ import net from 'node:net'
 import type pg from 'pg'
 import { ServiceUnavailable } from '../errors.js'
 import { rowTapOf, type RowSink } from './rowtap.js'
+import { ConnectionGivenUp, serverGone } from './unavailable.js'
 
 export interface LeaseSettings {
   /** PostgreSQL's statement_timeout for every statement run under the lease */
@@ -180,11 +181,6 @@ export class Lease {
   }
 }
 
-/** The database said nothing for longer than any statement may run: the lease gave it up. */
-export class ConnectionGivenUp extends Error {
-  override name = 'ConnectionGivenUp'
-}
-
 /** What code that runs report queries leases from: one server's Leases, or the read router (src/db/servers.ts). */
 export interface LeaseSource {
   /** how many servers it leases from: the most a failed keyset page is tried on */
@@ -194,26 +190,9 @@ export interface LeaseSource {
 }
 
 /**
- * The server went away under a statement, or could not be reached: the connection is lost, the
- * server shut down (57P01-03), or a connection exception (class 08). A statement that failed so
- * has changed nothing, and the server should get no new work until it is checked again.
- */
-export function serverGone (error: unknown): boolean {
-  if (error instanceof ConnectionGivenUp) return true
-  const code = (error as { code?: unknown } | null)?.code
-  if (typeof code === 'string') {
-    if (/^57P0[123]$|^08/.test(code)) return true
-    // node's own socket errors: ECONNREFUSED, ECONNRESET, EPIPE, ETIMEDOUT, EHOSTUNREACH...
-    return /^E[A-Z]+$/.test(code)
-  }
-  const message = (error as Error | null)?.message ?? ''
-  return /^Connection terminated|^connection timeout|Client has encountered a connection error/.test(message)
-}
-
-/**
- * A statement a retry on another server can cure: its server went away, or, on a hot standby,
- * cancelled it because replaying the primary's changes needed what it read (a recovery conflict,
- * 40001; PostgreSQL reports a conflict over a lock or buffer pin as 40P01).
+ * A statement a retry on another server can cure: its server went away (src/db/unavailable.ts),
+ * or, on a hot standby, cancelled it because replaying the primary's changes needed what it read
+ * (a recovery conflict, 40001; PostgreSQL reports a conflict over a lock or buffer pin as 40P01).
  */
 export function retriable (error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code
