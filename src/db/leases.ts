@@ -1,6 +1,7 @@
 import net from 'node:net'
 import type pg from 'pg'
 import { ServiceUnavailable } from '../errors.js'
+import { cancelKey, socketOf } from './pg-internals.js'
 import { rowTapOf, type RowSink } from './rowtap.js'
 import { ConnectionGivenUp, serverGone } from './unavailable.js'
 
@@ -99,7 +100,7 @@ export class Lease {
     // no cancel can reach a server that does not answer: the socket goes at once
     this.#busy = false
     this.destroy(this.#silence)
-    ;(this.client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy()
+    socketOf(this.client).destroy()
   }
 
   /**
@@ -244,22 +245,17 @@ export class Leases implements LeaseSource {
   }
 }
 
-interface BackendKey {
-  host: string
-  port: number
-  processID: number | null
-  secretKey: number | null
-}
-
 /**
  * Sends PostgreSQL's CancelRequest for the statement `client` is running, over a new connection
  * (https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-CANCELING-REQUESTS).
  * Resolves once the server closed the socket, its answer; a cancel that arrives late finds the
- * backend idle or gone, which is harmless.
+ * backend idle or gone, which is harmless. Settles at once where there is no cancel key to send
+ * (the server sent none, or a pg that no longer keeps it: src/db/pg-internals.ts rejects).
  */
-function cancelBackend (client: pg.PoolClient): Promise<void> {
-  const { host, port, processID, secretKey } = client as unknown as BackendKey
-  if (processID === null || secretKey === null) return Promise.resolve()
+async function cancelBackend (client: pg.PoolClient): Promise<void> {
+  const key = cancelKey(client)
+  if (key === null) return
+  const { host, port, processID, secretKey } = key
   const packet = Buffer.alloc(16)
   packet.writeInt32BE(16, 0)
   packet.writeInt32BE(80877102, 4)
@@ -276,5 +272,5 @@ function cancelBackend (client: pg.PoolClient): Promise<void> {
   // flowing, or 'end' never comes: the server sends nothing but its close
   socket.resume()
   socket.write(packet)
-  return new Promise((resolve) => socket.on('close', () => resolve()))
+  await new Promise<void>((resolve) => socket.on('close', () => resolve()))
 }
