@@ -1,5 +1,6 @@
 // Errors a client can cause or must be told about, with the status API.md section 3 gives them.
 // Anything else that reaches the error handler is ours: a 500 with nothing of its detail.
+import { unavailable } from './db/unavailable.js'
 
 export class HttpError extends Error {
   readonly statusCode: number
@@ -41,26 +42,24 @@ export class ClientGone extends Error {
   constructor () { super('the client closed the connection') }
 }
 
-
 /**
- * A database that is down, restarting or refusing us: SQLSTATE classes 08 (connection), 28
- * (authorization), 57P01-03 (shutting down, starting up), and the
- * socket errors of a connection that cannot be made. Nothing the client did, and it may pass.
+ * What a database error before the first byte means for the client, if it is theirs: a timeout,
+ * a value refused, or a database that is down, restarting or refusing us (src/db/unavailable.ts),
+ * which is nothing the client did and may pass.
  */
-const UNAVAILABLE = /^(08|28|57P0[123]$)|^E(CONNREFUSED|CONNRESET|TIMEDOUT|HOSTUNREACH|NETUNREACH|NOTFOUND|AI_AGAIN|PIPE)$/
-
-/** What a PostgreSQL error before the first byte means for the client, if it is theirs. */
 export function fromDatabaseError (error: unknown): HttpError | undefined {
-  const code = (error as { code?: unknown }).code
-  if (typeof code !== 'string') return undefined
+  const code = (error as { code?: unknown } | null)?.code
   if (code === '57014') return new GatewayTimeout('the database did not answer within the statement timeout')
   // class 22, data exception: a value the report could not take, most likely one the client
   // sent. PostgreSQL's own message may quote values of the report's rows, so it stays in the log.
-  if (code.startsWith('22')) return new BadRequest(`a parameter value was refused by the database (SQLSTATE ${code})`)
+  if (typeof code === 'string' && code.startsWith('22')) return new BadRequest(`a parameter value was refused by the database (SQLSTATE ${code})`)
   // the reason stays out of the answer (it names hosts and users); /ready logs it
-  if (code === '53300') return new ServiceUnavailable('the database refuses new connections: too many connections (SQLSTATE 53300)')
-  if (UNAVAILABLE.test(code)) return new ServiceUnavailable('the database does not answer')
-  return undefined
+  switch (unavailable(error)) {
+    case 'too_many_connections': return new ServiceUnavailable('the database refuses new connections: too many connections (SQLSTATE 53300)')
+    case 'gone':
+    case 'refused': return new ServiceUnavailable('the database does not answer')
+    case undefined: return undefined
+  }
 }
 
 export class Unauthorized extends HttpError {

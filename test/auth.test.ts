@@ -147,6 +147,32 @@ t.test('max_streams caps one key with a 429; other keys are not affected', async
   await waitFor(async () => (await get(`${url}/reports/everything?limit=1`, { headers: bearer(KEYS.capped) })).status === 200, { timeout: 2000, what: 'the slot comes back' })
 })
 
+t.test('a HEAD counts against max_streams as a GET does: 429 while the key runs its streams', async (t) => {
+  const big = await reportsFolder(t, {
+    'everything.sql': "/*\ntitle: Wide\nkey: id\n*/\nselect g as id, repeat('x', 500) as pad from generate_series(1, 200000) g"
+  })
+  const { app, port, url } = await listenTestApp(t, { reportsDir: big, apiKeysFile: keysFile })
+  const head = (key: string): Promise<Response> => fetch(`${url}/reports/everything?limit=1`, { method: 'HEAD', headers: bearer(key) })
+  t.equal((await head(KEYS.capped)).status, 200, 'with nothing running, the key\'s HEAD is answered')
+  t.equal(app.streaming.streams.active, 0, 'and the HEAD gave its slot back')
+  const socket = net.connect(port, '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  socket.write(`GET /reports/everything HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEYS.capped}\r\n\r\n`)
+  await once(socket, 'data')
+  socket.pause()
+  const refused = await head(KEYS.capped)
+  t.equal(refused.status, 429, 'the key runs its max_streams (1): its HEAD is refused as its GET would be')
+  t.equal(refused.headers.get('retry-after'), '1')
+  const second = await get(`${url}/reports/everything?limit=1`, { headers: bearer(KEYS.capped) })
+  t.equal(second.status, 429, 'and its GET still is: the refused HEAD took nothing')
+  const other = await head(KEYS.finance)
+  t.equal(other.status, 200, 'another key\'s HEAD is not affected')
+  t.ok(Number(other.headers.get('x-estimated-rows')) > 0, 'and gets its estimate')
+  socket.destroy()
+  await waitFor(async () => (await head(KEYS.capped)).status === 200, { timeout: 2000, what: 'the key\'s HEAD answered once its stream is over' })
+  await waitFor(() => app.streaming.streams.active === 0, { timeout: 1000, what: 'every slot back' })
+})
+
 t.test('a bad keys file stops the start with one line naming the problem', async (t) => {
   const cases: Array<[string, RegExp]> = [
     ['not json', /not valid JSON/],

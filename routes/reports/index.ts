@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify'
 import { FORMATS } from '../../src/formats/negotiate.js'
 import { authorize, visible } from '../../src/plugins/auth.js'
 import { paramsSchema, querySchema } from '../../src/reports/schema.js'
-import { headReport, serveReport } from '../../src/stream/serve.js'
+import { headReport } from '../../src/stream/head.js'
+import { serveReport } from '../../src/stream/serve.js'
 
 export default async function reportsRoutes (app: FastifyInstance): Promise<void> {
   const config = { needsKey: true }

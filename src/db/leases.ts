@@ -1,7 +1,9 @@
 import net from 'node:net'
 import type pg from 'pg'
 import { ServiceUnavailable } from '../errors.js'
+import { cancelKey, socketOf } from './pg-internals.js'
 import { rowTapOf, type RowSink } from './rowtap.js'
+import { ConnectionGivenUp, serverGone } from './unavailable.js'
 
 export interface LeaseSettings {
   /** PostgreSQL's statement_timeout for every statement run under the lease */
@@ -98,7 +100,7 @@ export class Lease {
     // no cancel can reach a server that does not answer: the socket goes at once
     this.#busy = false
     this.destroy(this.#silence)
-    ;(this.client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy()
+    socketOf(this.client).destroy()
   }
 
   /**
@@ -180,11 +182,6 @@ export class Lease {
   }
 }
 
-/** The database said nothing for longer than any statement may run: the lease gave it up. */
-export class ConnectionGivenUp extends Error {
-  override name = 'ConnectionGivenUp'
-}
-
 /** What code that runs report queries leases from: one server's Leases, or the read router (src/db/servers.ts). */
 export interface LeaseSource {
   /** how many servers it leases from: the most a failed keyset page is tried on */
@@ -194,26 +191,9 @@ export interface LeaseSource {
 }
 
 /**
- * The server went away under a statement, or could not be reached: the connection is lost, the
- * server shut down (57P01-03), or a connection exception (class 08). A statement that failed so
- * has changed nothing, and the server should get no new work until it is checked again.
- */
-export function serverGone (error: unknown): boolean {
-  if (error instanceof ConnectionGivenUp) return true
-  const code = (error as { code?: unknown } | null)?.code
-  if (typeof code === 'string') {
-    if (/^57P0[123]$|^08/.test(code)) return true
-    // node's own socket errors: ECONNREFUSED, ECONNRESET, EPIPE, ETIMEDOUT, EHOSTUNREACH...
-    return /^E[A-Z]+$/.test(code)
-  }
-  const message = (error as Error | null)?.message ?? ''
-  return /^Connection terminated|^connection timeout|Client has encountered a connection error/.test(message)
-}
-
-/**
- * A statement a retry on another server can cure: its server went away, or, on a hot standby,
- * cancelled it because replaying the primary's changes needed what it read (a recovery conflict,
- * 40001; PostgreSQL reports a conflict over a lock or buffer pin as 40P01).
+ * A statement a retry on another server can cure: its server went away (src/db/unavailable.ts),
+ * or, on a hot standby, cancelled it because replaying the primary's changes needed what it read
+ * (a recovery conflict, 40001; PostgreSQL reports a conflict over a lock or buffer pin as 40P01).
  */
 export function retriable (error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code
@@ -265,22 +245,17 @@ export class Leases implements LeaseSource {
   }
 }
 
-interface BackendKey {
-  host: string
-  port: number
-  processID: number | null
-  secretKey: number | null
-}
-
 /**
  * Sends PostgreSQL's CancelRequest for the statement `client` is running, over a new connection
  * (https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-CANCELING-REQUESTS).
  * Resolves once the server closed the socket, its answer; a cancel that arrives late finds the
- * backend idle or gone, which is harmless.
+ * backend idle or gone, which is harmless. Settles at once where there is no cancel key to send
+ * (the server sent none, or a pg that no longer keeps it: src/db/pg-internals.ts rejects).
  */
-function cancelBackend (client: pg.PoolClient): Promise<void> {
-  const { host, port, processID, secretKey } = client as unknown as BackendKey
-  if (processID === null || secretKey === null) return Promise.resolve()
+async function cancelBackend (client: pg.PoolClient): Promise<void> {
+  const key = cancelKey(client)
+  if (key === null) return
+  const { host, port, processID, secretKey } = key
   const packet = Buffer.alloc(16)
   packet.writeInt32BE(16, 0)
   packet.writeInt32BE(80877102, 4)
@@ -297,5 +272,5 @@ function cancelBackend (client: pg.PoolClient): Promise<void> {
   // flowing, or 'end' never comes: the server sends nothing but its close
   socket.resume()
   socket.write(packet)
-  return new Promise((resolve) => socket.on('close', () => resolve()))
+  await new Promise<void>((resolve) => socket.on('close', () => resolve()))
 }

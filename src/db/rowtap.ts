@@ -2,13 +2,14 @@
 // sees them, so no JS string is made per field (DESIGN.md, "The pump moves bytes").
 //
 // pg (pinned in package.json) reads its socket through one 'data' listener, pg-protocol's
-// `parse(stream, callback)`, attached in Connection#attachListeners; pg-copy-streams leans on the
-// same listener. We take that listener's place: every message is framed here, DataRows go to the
+// `parse(stream, callback)`, attached in Connection#attachListeners (reached through
+// src/db/pg-internals.ts); pg-copy-streams leans on the same listener. We take that listener's place: every message is framed here, DataRows go to the
 // sink while a query of ours is capturing, everything else is handed on to pg's listener whole and
 // in order, so pg's state machine (RowDescription, CommandComplete, errors, ReadyForQuery) runs as
 // it always does and simply sees a result with no rows. pg's parser only ever gets whole
 // messages, so it never keeps a partial one of its own across our capture's edges.
 import type pg from 'pg'
+import { socketReader } from './pg-internals.js'
 
 /** Takes the DataRows of a capturing query. */
 export interface RowSink {
@@ -136,15 +137,9 @@ const taps = new WeakMap<pg.ClientBase, RowTap>()
  * pg whose connection reads its socket some other way than the one listener this was built on.
  */
 export function installRowTap (client: pg.ClientBase): RowTap {
-  const stream = (client as unknown as { connection: { stream: NodeJS.EventEmitter } }).connection.stream
-  const listeners = stream.listeners('data')
-  if (listeners.length !== 1) {
-    throw new Error(`pg's connection has ${listeners.length} socket 'data' listeners, not the 1 Sluice's row tap takes the place of: is pg the version package.json pins?`)
-  }
-  const parse = listeners[0] as (chunk: Buffer) => void
-  const tap = new RowTap(parse)
-  stream.removeListener('data', parse)
-  stream.on('data', tap.data)
+  const reader = socketReader(client)
+  const tap = new RowTap(reader.pg)
+  reader.replaceWith(tap.data)
   taps.set(client, tap)
   return tap
 }

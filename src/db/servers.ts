@@ -1,8 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify'
 import pg from 'pg'
 import type { Config } from '../config.js'
-import { Leases, serverGone, type Lease, type LeaseSource } from './leases.js'
+import { Leases, type Lease, type LeaseSource } from './leases.js'
 import { createPool } from './pool.js'
+import { serverGone } from './unavailable.js'
 
 // How often each replica is checked, in the background: a request never waits for a check.
 const CHECK_EVERY_MS = 1000

@@ -1,8 +1,8 @@
 import fp from 'fastify-plugin'
 import { DEMO_REPORTS_DIR, loadReports } from '../reports/registry.js'
 import type { Report } from '../reports/report.js'
-import { RunningStreams } from '../stream/pump.js'
-import { KeyStreams, type Streaming } from '../stream/serve.js'
+import { Admission } from '../stream/admission.js'
+import type { Streaming } from '../stream/serve.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -15,5 +15,5 @@ declare module 'fastify' {
 export default fp(async (app) => {
   const { config, leases, metrics } = app
   app.decorate('reports', await loadReports(config.reportsDir ?? DEMO_REPORTS_DIR, leases))
-  app.decorate('streaming', { config, leases: app.reads, metrics, streams: new RunningStreams(config.maxStreams), keyStreams: new KeyStreams() })
+  app.decorate('streaming', { config, leases: app.reads, metrics, streams: new Admission(config.maxStreams, config.leaseTimeoutMs) })
 }, { name: 'reports', dependencies: ['db', 'metrics'] })

@@ -1,6 +1,7 @@
 import { compileQuery } from '../reports/compile.js'
+import { checkBound, checkShape, startBound } from './checks.js'
 import { encodeRows } from './rows.js'
-import { checkBound, checkShape, startBound, type SourceOptions } from './source.js'
+import type { SourceOptions } from './types.js'
 
 /**
  * The cursor strategy: one read-only REPEATABLE READ transaction, one snapshot, one connection

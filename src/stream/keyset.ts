@@ -1,8 +1,9 @@
 import { retriable, type Lease } from '../db/leases.js'
 import type { RowSink } from '../db/rowtap.js'
 import { compileQuery, type KeyBound } from '../reports/compile.js'
+import { checkBound, checkShape, startBound } from './checks.js'
 import { encodeRows, rowKey } from './rows.js'
-import { checkBound, checkShape, startBound, type SourceOptions } from './source.js'
+import type { SourceOptions } from './types.js'
 
 /**
  * The keyset strategy: `WHERE (key) > (last key) ORDER BY key LIMIT n`, each page on a connection

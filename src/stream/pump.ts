@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import { ClientGone, GatewayTimeout, HttpError, RowCapExceeded, ServiceUnavailable } from '../errors.js'
+import type { Admission } from './admission.js'
 
 /** How a streamed response ended; every path through the pump ends in exactly one. */
 export type Outcome = 'complete' | 'client_closed' | 'stalled' | 'timed_out' | 'db_error' | 'row_cap' | 'shutdown'
@@ -10,52 +11,12 @@ export interface PumpOptions {
   readonly controller: AbortController
   readonly streamTimeoutMs: number
   readonly stallTimeoutMs: number
-  /** the running streams of the process, so a shutdown can stop them */
-  readonly streams: RunningStreams
+  /** the running responses of the process, so a shutdown can stop this one */
+  readonly streams: Admission
   /** headers only a response that streams gets (an error before the first byte does not) */
   readonly headers: Readonly<Record<string, string>>
   /** called once, when a response that had begun is over */
   readonly onEnd: (outcome: Outcome, error: Error | undefined) => void
-}
-
-/** The report responses running in the process: a fixed number of slots, and a way to stop them all. */
-export class RunningStreams {
-  readonly max: number
-  #stops = new Set<() => void>()
-  #taken = 0
-  #idle: Array<() => void> = []
-
-  constructor (max: number) { this.max = max }
-
-  get active (): number { return this.#taken }
-
-  /** A slot for one more response, or false when all are taken: no queue. */
-  take (): boolean {
-    if (this.#taken >= this.max) return false
-    this.#taken++
-    return true
-  }
-
-  give (): void {
-    this.#taken--
-    if (this.#taken === 0) for (const resolve of this.#idle.splice(0)) resolve()
-  }
-
-  /** Resolves once no response is running. */
-  async idle (): Promise<void> {
-    if (this.#taken === 0) return
-    await new Promise<void>((resolve) => this.#idle.push(resolve))
-  }
-
-  /** Stops every running response (graceful shutdown's deadline). */
-  stopAll (): void {
-    for (const stop of this.#stops) stop()
-  }
-
-  track (stop: () => void): () => void {
-    this.#stops.add(stop)
-    return () => this.#stops.delete(stop)
-  }
 }
 
 // Chunks go to the socket in slices of this size rather than a page at a time, so that a slow

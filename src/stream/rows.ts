@@ -5,7 +5,7 @@ import type { Encoder } from '../formats/types.js'
 import type { KeyBound } from '../reports/compile.js'
 import type { Report } from '../reports/report.js'
 import { afterParam } from './keys.js'
-import type { SourceOptions } from './source.js'
+import type { SourceOptions } from './types.js'
 
 /**
  * Runs the query for up to `want` rows in key order following `bound`, the key of the last row
