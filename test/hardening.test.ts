@@ -4,10 +4,10 @@ import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import net from 'node:net'
 import t from 'tap'
+import { SERVER_ENTRY } from '../harness/server.js'
 import { buildTestApp, listenTestApp } from './helpers/app.js'
 import { connect, testDatabaseUrl } from './helpers/db.js'
 import { reportsFolder } from './helpers/http.js'
-import { SERVER_ENTRY } from './helpers/server.js'
 
 const client = await connect()
 const table = `inject_${randomBytes(4).toString('hex')}`
