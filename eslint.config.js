@@ -5,9 +5,10 @@ import tseslint from 'typescript-eslint'
 export default defineConfig(
   globalIgnores(['node_modules/', 'dist/', '.data/', '.tap/', 'coverage/']),
   js.configs.recommended,
-  // the TypeScript (src, routes, reports, migrations, test, bench) is linted with its types, from
-  // the tsconfig.json that holds each file: promises nobody awaits or catches, a promise where a
-  // callback must return nothing, `any` leaking into the rows, values that print as [object Object]
+  // the TypeScript (src, routes, reports, migrations, test, bench, harness) is linted with its
+  // types, from the tsconfig.json that holds each file: promises nobody awaits or catches, a promise
+  // where a callback must return nothing, `any` leaking into the rows, values that print as
+  // [object Object]
   tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

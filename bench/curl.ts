@@ -1,9 +1,9 @@
 // The measured downloads' client: curl writing to /dev/null, as psql writes COPY's output there.
 // A Node client in the measuring process would spend a core's share reading the body in JS,
 // and on two cores that share is taken from the server and PostgreSQL, not from psql's side of
-// the comparison. Where curl is missing, bench/download.ts's Node client, labelled as such.
+// the comparison. Where curl is missing, harness/download.ts's Node client, labelled as such.
 import { execFile, spawnSync } from 'node:child_process'
-import { download, type Download } from './download.js'
+import { download, type Download } from '../harness/download.js'
 
 /** `curl 7.88.1`, or the Node client named as the fallback it is */
 export const CLIENT = clientLabel()

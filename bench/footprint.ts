@@ -2,9 +2,9 @@
 // load-everything baseline (bench/baseline.ts) serving the same rows, each a process of its own.
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { download } from './download.js'
-import { recordRss, watchPeak, type RssSample } from './memory.js'
-import { killedOnExit, type ServerProcess } from './server.js'
+import { download } from '../harness/download.js'
+import { recordRss, watchPeak, type RssSample } from '../harness/memory.js'
+import { killedOnExit, type ServerProcess } from '../harness/server.js'
 import { fetchReport } from './sluice.js'
 
 export interface Footprint {

@@ -4,8 +4,8 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { startServer } from '../harness/server.js'
 import { reportPath, type Dataset } from './datasets.js'
-import { startServer } from './server.js'
 import { fetchReport } from './sluice.js'
 
 export interface HotFunction {

@@ -1,11 +1,11 @@
 // PostgreSQL's own `COPY ... TO STDOUT`, the limit Sluice is measured against: the real `psql`
 // binary writing to /dev/null, as an operator would dump a table; where no psql is on PATH,
-// bench/copy.ts's pg client dropping each chunk, labelled as such.
+// harness/copy.ts's pg client dropping each chunk, labelled as such.
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { closeSync, openSync } from 'node:fs'
 import pg from 'pg'
-import { copyOutStream } from './copy.js'
+import { copyOutStream } from '../harness/copy.js'
 
 // What every Sluice session has, so COPY writes the same text (API.md section 2)
 const SESSION = '-c timezone=UTC -c datestyle=ISO -c intervalstyle=postgres'

@@ -1,9 +1,9 @@
 // One measured download from the server under test: timed by the client, checked whole on both
 // ends, its rows and body size as the server logged them, and the server's memory meanwhile.
+import { download } from '../harness/download.js'
+import { memoryOf, watchPeak } from '../harness/memory.js'
+import type { ServerProcess } from '../harness/server.js'
 import { measuredDownload } from './curl.js'
-import { download } from './download.js'
-import { memoryOf, watchPeak } from './memory.js'
-import type { ServerProcess } from './server.js'
 
 export interface Fetched {
   readonly rows: number

@@ -11,6 +11,7 @@ export default defineReport({
   query: (db, params) => {
     const query = db.selectFrom('customers')
       .select(['id', 'name', 'email', 'country', 'created_at', 'tags', 'notes'])
-    return params.country === undefined || params.country === null ? query : query.where('country', '=', params.country)
+    // a string when asked (validated); absent, or null when the report is planned at start, when not
+    return typeof params.country === 'string' ? query.where('country', '=', params.country) : query
   }
 })

@@ -13,7 +13,7 @@ import { loadKeys } from './auth/keys.js'
 import { redactSignature } from './auth/links.js'
 import auth from './plugins/auth.js'
 import db from './plugins/db.js'
-import metrics from './plugins/metrics.js'
+import metrics, { metricGauges } from './plugins/metrics.js'
 import reports from './plugins/reports.js'
 import { COMPRESSIBLE_TYPES } from './stream/conditional.js'
 
@@ -114,6 +114,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(metrics)
   await app.register(db, { connectionString: options.connectionString })
   await app.register(reports)
+  await app.register(metricGauges)
   await app.register(autoload, { dir: ROUTES_DIR, forceESM: true })
   return app
 }

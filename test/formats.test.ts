@@ -2,11 +2,11 @@
 // bytes of `COPY ... (FORMAT csv)`, over a table of awkward values of many types.
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
+import { copyOut } from '../harness/copy.js'
 import { resolveColumns } from '../src/db/types.js'
 import { createEncoder } from '../src/formats/index.js'
 import type { Column, CsvOptions, FormatName } from '../src/formats/types.js'
 import { createAwkwardTable } from './helpers/awkward.js'
-import { copyOut } from './helpers/copy.js'
 import { encodeAll, type TextRow } from './helpers/datarow.js'
 import { parseExact } from './helpers/exact.js'
 import { connect } from './helpers/db.js'

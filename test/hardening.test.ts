@@ -1,13 +1,17 @@
 // Nothing from a request reaches SQL text; limits on what a client may send; safe defaults.
 import { spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import net from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { Readable } from 'node:stream'
 import t from 'tap'
+import { SERVER_ENTRY } from '../harness/server.js'
 import { buildTestApp, listenTestApp } from './helpers/app.js'
 import { connect, testDatabaseUrl } from './helpers/db.js'
 import { reportsFolder } from './helpers/http.js'
-import { SERVER_ENTRY } from './helpers/server.js'
 
 const client = await connect()
 const table = `inject_${randomBytes(4).toString('hex')}`
@@ -75,8 +79,50 @@ t.test('limits on what a client may send', async (t) => {
   t.match(await raw(`GET /reports/orders?limit=1&x=${'a'.repeat(10_000)} HTTP/1.1\r\nHost: x\r\n\r\n`), /^HTTP\/1\.1 431 /, 'a 10 KB URL')
   t.match(await raw(`GET /reports/orders?limit=1 HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(10_000)}\r\n\r\n`), /^HTTP\/1\.1 431 /, 'a 10 KB header')
   t.match(await raw(`GET /reports/orders?limit=1&x=${'a'.repeat(6_000)} HTTP/1.1\r\nHost: x\r\n\r\n`), /^HTTP\/1\.1 400 /, 'a 6 KB URL is read (and its unknown parameter refused)')
-  const body = JSON.stringify({ a: 'x'.repeat(40_000) })
-  t.match(await raw(`POST /reports/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`), /^HTTP\/1\.1 (404|413) /, 'a 40 KB body is refused, not read')
+})
+
+t.test('a body over 16 KiB is refused with 413; one up to 16 KiB is read', async (t) => {
+  // POST /links is the one route that reads a body, and it exists only with API keys on
+  const key = randomBytes(24).toString('base64url')
+  const dir = await mkdtemp(path.join(tmpdir(), 'sluice-hardening-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const apiKeysFile = path.join(dir, 'keys.json')
+  await writeFile(apiKeysFile, JSON.stringify([{ id: 'body', sha256: createHash('sha256').update(key).digest('hex'), reports: ['*'] }]))
+  const { app, port } = await listenTestApp(t, { apiKeysFile })
+  const LIMIT = 16 * 1024
+  const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
+  // a valid link request, padded with JSON's own whitespace to `bytes`
+  const body = (bytes: number): string => {
+    const json = JSON.stringify({ path: '/reports/orders.csv?limit=1' })
+    return json + ' '.repeat(bytes - json.length)
+  }
+  const TOO_LARGE = { statusCode: 413, error: 'Payload Too Large', message: 'Request body is too large' }
+
+  for (const bytes of [1024, LIMIT - 1, LIMIT]) {
+    const res = await app.inject({ method: 'POST', url: '/links', headers, payload: body(bytes) })
+    t.equal(res.statusCode, 201, `a body of ${bytes} bytes is read and the link minted`)
+  }
+
+  const over = await app.inject({ method: 'POST', url: '/links', headers, payload: body(LIMIT + 1) })
+  t.equal(over.statusCode, 413, 'a body of 16 KiB and one byte is refused')
+  t.strictSame(over.json(), TOO_LARGE, 'and the answer says the body is too large')
+
+  // no Content-Length to go by: the body is read until it passes the limit
+  const chunked = await app.inject({ method: 'POST', url: '/links', headers, payload: Readable.from([Buffer.from(body(LIMIT)), Buffer.from(' ')]) })
+  t.equal(chunked.statusCode, 413, 'a chunked body past 16 KiB is refused too')
+  t.strictSame(chunked.json(), TOO_LARGE)
+
+  // a real socket that sends only the headers: the Content-Length alone gets the 413, the body is never waited for
+  const socket = net.connect(port, '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  await once(socket, 'connect')
+  socket.write(`POST /links HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: 40000\r\n\r\n`)
+  let head = ''
+  for await (const chunk of socket) {
+    head += (chunk as Buffer).toString()
+    if (head.includes('\r\n\r\n')) break
+  }
+  t.match(head, /^HTTP\/1\.1 413 /, 'a 40 KB Content-Length is refused before the body is sent')
 })
 
 t.test('error bodies leak no SQL, stack or path', async (t) => {

@@ -6,9 +6,9 @@
 import http from 'node:http'
 import net from 'node:net'
 import t, { type Test } from 'tap'
+import { copyOut } from '../harness/copy.js'
 import type { Config } from '../src/config.js'
 import { listenTestApp, type TestApp } from './helpers/app.js'
-import { copyOut } from './helpers/copy.js'
 import { scratchTable } from './helpers/db.js'
 import {
   busySessions, get, poolWhole, prng, reportsFolder, requestId, sameBytes, seedFromEnv, streamEnded, waitFor,

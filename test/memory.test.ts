@@ -6,8 +6,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
+import { download } from '../harness/download.js'
+import { memoryOf, watchPeak } from '../harness/memory.js'
+import type { ServerProcess } from '../harness/server.js'
 import { connect } from './helpers/db.js'
-import { download, memoryOf, startTestServer, watchPeak, type ServerProcess } from './helpers/server.js'
+import { startTestServer } from './helpers/server.js'
 
 const MiB = 1 << 20
 const ROWS = 1_000_000

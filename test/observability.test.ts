@@ -13,12 +13,12 @@ import { fileURLToPath } from 'node:url'
 import zlib from 'node:zlib'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
+import { SERVER_ENTRY } from '../harness/server.js'
 import { buildApp } from '../src/app.js'
 import { defaultConfig, type Config } from '../src/config.js'
 import { startEmbedded } from '../src/db/embedded.js'
 import { connect, testDatabaseUrl, withClient } from './helpers/db.js'
 import { get, reportsFolder, requestId, waitFor } from './helpers/http.js'
-import { SERVER_ENTRY } from './helpers/server.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const ROWS = 100_000

@@ -5,11 +5,11 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import t from 'tap'
+import { SERVER_ENTRY } from '../harness/server.js'
 import { Leases } from '../src/db/leases.js'
 import { loadReports, ReportError } from '../src/reports/registry.js'
 import { splitPlaceholders } from '../src/reports/sql-file.js'
 import { testDatabaseUrl } from './helpers/db.js'
-import { SERVER_ENTRY } from './helpers/server.js'
 
 const GOOD = `/*
 title: Good

@@ -5,7 +5,8 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { SERVER_ENTRY, startTestServer } from './helpers/server.js'
+import { SERVER_ENTRY } from '../harness/server.js'
+import { startTestServer } from './helpers/server.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const NEEDED = 24

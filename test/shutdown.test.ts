@@ -11,10 +11,10 @@ import http from 'node:http'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import t, { type Test } from 'tap'
+import { SERVER_ENTRY } from '../harness/server.js'
 import { alive, startEmbedded } from '../src/db/embedded.js'
 import { scratchTable, testDatabaseUrl } from './helpers/db.js'
 import { get, reportsFolder, requestId, waitFor } from './helpers/http.js'
-import { SERVER_ENTRY } from './helpers/server.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const ROWS = 200_000

@@ -45,10 +45,16 @@ export class ZipWriter {
   #level: number
   #time: number
   #date: number
+  #max32: number
 
-  /** `level`: zlib's, for every entry; `at`: the entries' modification time */
-  constructor (level: number, at: Date) {
+  /**
+   * `level`: zlib's, for every entry; `at`: the entries' modification time; `max32`: the largest
+   * size or offset a 32-bit field holds, 0xFFFFFFFF (a test lowers it to meet the Zip64 records
+   * without writing 4 GiB)
+   */
+  constructor (level: number, at: Date, max32 = MAX32) {
     this.#level = level
+    this.#max32 = max32
     // MS-DOS date and time, in UTC: the archive holds no zone
     this.#time = (at.getUTCHours() << 11) | (at.getUTCMinutes() << 5) | (at.getUTCSeconds() >> 1)
     this.#date = ((at.getUTCFullYear() - 1980) << 9) | ((at.getUTCMonth() + 1) << 5) | at.getUTCDate()
@@ -80,7 +86,7 @@ export class ZipWriter {
     if (entry === undefined) throw new Error('no zip entry is open')
     this.#open = undefined
     entry.compressed += FINAL_BLOCK.length
-    const wide = entry.size > MAX32 || entry.compressed > MAX32
+    const wide = entry.size > this.#max32 || entry.compressed > this.#max32
     const b = Buffer.alloc(wide ? 24 : 16)
     b.writeUInt32LE(DESCRIPTOR, 0)
     b.writeUInt32LE(entry.crc, 4)
@@ -109,10 +115,11 @@ export class ZipWriter {
   finish (): Buffer {
     if (this.#open !== undefined) throw new Error('a zip entry is open')
     const start = this.#offset
-    const parts = this.#entries.map((entry) => central(entry, this.#time, this.#date))
+    const max32 = this.#max32
+    const parts = this.#entries.map((entry) => central(entry, this.#time, this.#date, max32))
     const size = parts.reduce((sum, part) => sum + part.length, 0)
     const count = this.#entries.length
-    const wide = start > MAX32 || size > MAX32 || count > 0xffff
+    const wide = start > max32 || size > max32 || count > 0xffff
     if (wide) {
       const end64 = Buffer.alloc(56 + 20)
       end64.writeUInt32LE(END64, 0)
@@ -132,8 +139,8 @@ export class ZipWriter {
     end.writeUInt32LE(END, 0)
     end.writeUInt16LE(Math.min(count, 0xffff), 8)
     end.writeUInt16LE(Math.min(count, 0xffff), 10)
-    end.writeUInt32LE(Math.min(size, MAX32), 12)
-    end.writeUInt32LE(Math.min(start, MAX32), 16)
+    end.writeUInt32LE(field32(size, max32), 12)
+    end.writeUInt32LE(field32(start, max32), 16)
     parts.push(end)
     return this.#count(Buffer.concat(parts))
   }
@@ -168,9 +175,9 @@ export class ZipWriter {
 }
 
 /** An entry's central directory header, with a Zip64 extra field for what passes 32 bits. */
-function central (entry: Entry, time: number, date: number): Buffer {
+function central (entry: Entry, time: number, date: number, max32: number): Buffer {
   // the Zip64 extra field holds, in this order, only the values whose 32-bit field is 0xFFFFFFFF
-  const wide = [entry.size, entry.compressed, entry.offset].filter((value) => value >= MAX32)
+  const wide = [entry.size, entry.compressed, entry.offset].filter((value) => value >= max32)
   const extra = wide.length === 0 ? 0 : 4 + 8 * wide.length
   const b = Buffer.alloc(46 + entry.name.length + extra)
   b.writeUInt32LE(CENTRAL, 0)
@@ -181,11 +188,11 @@ function central (entry: Entry, time: number, date: number): Buffer {
   b.writeUInt16LE(time, 12)
   b.writeUInt16LE(date, 14)
   b.writeUInt32LE(entry.crc, 16)
-  b.writeUInt32LE(Math.min(entry.compressed, MAX32), 20)
-  b.writeUInt32LE(Math.min(entry.size, MAX32), 24)
+  b.writeUInt32LE(field32(entry.compressed, max32), 20)
+  b.writeUInt32LE(field32(entry.size, max32), 24)
   b.writeUInt16LE(entry.name.length, 28)
   b.writeUInt16LE(extra, 30)
-  b.writeUInt32LE(Math.min(entry.offset, MAX32), 42)
+  b.writeUInt32LE(field32(entry.offset, max32), 42)
   entry.name.copy(b, 46)
   if (extra > 0) {
     let at = 46 + entry.name.length
@@ -198,6 +205,11 @@ function central (entry: Entry, time: number, date: number): Buffer {
     }
   }
   return b
+}
+
+/** A 32-bit field's value: 0xFFFFFFFF for one that does not fit (it is in a Zip64 field). */
+function field32 (value: number, max32: number): number {
+  return value >= max32 ? MAX32 : value
 }
 
 function writeUInt64 (b: Buffer, value: number, at: number): void {

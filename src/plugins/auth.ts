@@ -45,7 +45,7 @@ export default fp(async (app, { keys }: { keys: readonly ApiKey[] | undefined })
     if (key === undefined) throw new Unauthorized('unknown API key')
     request.apiKey = key
   })
-}, { name: 'auth' })
+}, { name: 'auth', dependencies: ['config'] })
 
 /** Whether the request's key (if keys are on) may see the report: listings skip what it may not. */
 export function visible (request: FastifyRequest, report: Report): boolean {

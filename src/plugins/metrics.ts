@@ -20,7 +20,8 @@ const STREAM_LABELS = ['report', 'format', 'strategy', 'outcome'] as const
 
 /**
  * Prometheus metrics (prom-client), in a registry of the app's own so that several apps in one
- * process (tests) do not share counters. Gauges of the pool and the streams are read at scrape.
+ * process (tests) do not share counters: the counters and histograms the database and the
+ * streams write to. Their gauges come with `metricGauges`, once those exist.
  */
 export default fp(async (app) => {
   const registry = new Registry()
@@ -45,6 +46,14 @@ export default fp(async (app) => {
       registers
     })
   })
+}, { name: 'metrics' })
+
+/**
+ * The gauges of the pools, the replicas and the running streams, read at scrape from what the
+ * db and reports plugins made; in the registry after the counters, as they always were.
+ */
+export const metricGauges = fp(async (app) => {
+  const registers = [app.metrics.registry]
   new Gauge({
     name: 'sluice_streams_active',
     help: 'Report responses running now',
@@ -84,4 +93,4 @@ export default fp(async (app) => {
       for (const replica of app.reads.replicas) this.set({ server: replica.name }, Math.round(replica.lagMs))
     }
   })
-}, { name: 'metrics' })
+}, { name: 'metric-gauges', dependencies: ['metrics', 'db', 'reports'] })

@@ -1,4 +1,5 @@
 import type { Kysely, RawBuilder, SelectQueryBuilder } from 'kysely'
+import type { Database } from '../db/schema.js'
 import type { Column } from '../formats/types.js'
 
 export type Strategy = 'keyset' | 'cursor'
@@ -12,8 +13,11 @@ export type ParamValues = Readonly<Record<string, unknown>>
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ReportQuery = RawBuilder<unknown> | SelectQueryBuilder<any, any, any>
 
-/** What a report's author writes, in a SQL file's header or a TypeScript module. */
-export interface ReportDefinition {
+/**
+ * What a report's author writes, in a SQL file's header or a TypeScript module. `DB` is the
+ * schema its Kysely queries are checked against: the demo tables unless a module names another.
+ */
+export interface ReportDefinition<DB = Database> {
   readonly title: string
   readonly description: string
   /** result columns, together unique and never NULL; rows come in ascending key order */
@@ -23,14 +27,12 @@ export interface ReportDefinition {
   readonly maxRows?: number | undefined
   readonly params: Readonly<Record<string, ParamSchema>>
   readonly required: readonly string[]
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly query: (db: Kysely<any>, params: ParamValues) => ReportQuery
+  readonly query: (db: Kysely<DB>, params: ParamValues) => ReportQuery
   /**
    * Optional: one query of one value that changes whenever the rows do, with the same parameters
    * as `query`; the report then answers with an ETag and 304s (API.md section 3)
    */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly version?: ((db: Kysely<any>, params: ParamValues) => ReportQuery) | undefined
+  readonly version?: ((db: Kysely<DB>, params: ParamValues) => ReportQuery) | undefined
 }
 
 /** A report checked against the database at start: its columns are learnt, not declared. */
@@ -48,8 +50,12 @@ export interface Report extends ReportDefinition {
 /** Query parameters of the streaming endpoint itself; no report may declare these. */
 export const RESERVED_PARAMS = ['format', 'limit', 'after', 'download', 'header', 'bom', 'delimiter', 'expires', 'key_id', 'signature'] as const
 
-/** For report modules: `export default defineReport({ ... })`, typed, with the defaults filled in. */
-export function defineReport (definition: Omit<ReportDefinition, 'strategy' | 'params' | 'required' | 'description'> & Partial<ReportDefinition>): ReportDefinition {
+/**
+ * For report modules: `export default defineReport({ ... })`, typed, with the defaults filled in.
+ * The query is checked against the demo schema (src/db/schema.ts); a report on other tables
+ * names its own: `defineReport<MySchema>({ ... })`.
+ */
+export function defineReport<DB = Database> (definition: Omit<ReportDefinition<DB>, 'strategy' | 'params' | 'required' | 'description'> & Partial<ReportDefinition<DB>>): ReportDefinition<DB> {
   return {
     description: '',
     strategy: 'keyset',

@@ -1,11 +1,7 @@
-// The real server as a child process, for tests that measure the process itself (its memory)
-// rather than the app; `npm run bench` starts it the same way, from bench/server.ts.
-import { startServer, type ServerOptions, type ServerProcess } from '../../bench/server.js'
+// The real server as a child process (harness/server.ts, as `npm run bench` starts it) on the test
+// database, for tests that measure the process itself (its memory) rather than the app.
+import { startServer, type ServerOptions, type ServerProcess } from '../../harness/server.js'
 import { testDatabaseUrl } from './db.js'
-
-export { SERVER_ENTRY, startServer, type ServerOptions, type ServerProcess } from '../../bench/server.js'
-export { memoryOf, resetPeak, watchPeak, type Memory, type PeakWatch } from '../../bench/memory.js'
-export { download, type Download, type DownloadOptions } from '../../bench/download.js'
 
 interface Teardown { teardown (fn: () => unknown): void }
 

@@ -1,6 +1,6 @@
 // `COPY ... TO STDOUT` read with pg's submittable-query hooks (the way pg-cursor and
 // pg-copy-streams plug into a Client): pg itself has no COPY TO API. The tests use it as the CSV
-// oracle (test/helpers/copy.ts), the benchmark as the physical limit.
+// oracle, the benchmark as the physical limit.
 import type pg from 'pg'
 
 /** All the bytes of `COPY ... TO STDOUT`. */

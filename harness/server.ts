@@ -1,6 +1,6 @@
 // The real server as a child process, started the way `npm start` starts it, so what a test or a
 // benchmark measures (RSS above all) is that process alone and nothing of the measuring one.
-// test/helpers/server.ts re-exports this with a tap teardown.
+// test/helpers/server.ts wraps it with a tap teardown.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
