@@ -23,7 +23,7 @@ const SHAPED_PREFIX = 'sluice_bench_shaped_'
 
 /**
  * The demo `orders` table. A database the user named is never migrated or seeded behind their
- * back (API.md section 1): without the demo data this says how to load it.
+ * back (docs/http.md section 1): without the demo data this says how to load it.
  */
 export async function ordersDataset (db: pg.ClientBase): Promise<Dataset> {
   const { rows: [count] } = await db.query<{ rows: string }>('select count(*) as rows from orders')
@@ -81,7 +81,7 @@ export function reportPath (dataset: Dataset, strategy: Strategy, format: string
   return `/reports/${dataset.name}${strategy === 'cursor' ? '_cursor' : ''}.${format}`
 }
 
-/** A temporary REPORTS_DIR with a keyset and a cursor report per data set (API.md section 4). */
+/** A temporary REPORTS_DIR with a keyset and a cursor report per data set (docs/http.md section 4). */
 export async function writeReports (datasets: readonly Dataset[]): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-bench-'))
   for (const dataset of datasets) {

@@ -7,7 +7,7 @@ import { closeSync, openSync } from 'node:fs'
 import pg from 'pg'
 import { copyOutStream } from '../harness/copy.js'
 
-// What every Sluice session has, so COPY writes the same text (API.md section 2)
+// What every Sluice session has, so COPY writes the same text (docs/http.md section 2)
 const SESSION = '-c timezone=UTC -c datestyle=ISO -c intervalstyle=postgres'
 
 export interface Digest {

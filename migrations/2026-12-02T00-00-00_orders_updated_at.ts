@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 
 // Frozen once landed, as every migration. orders.updated_at: the moment an order last changed,
-// kept by a trigger, so that a report's `version:` (API.md section 3) can ask one index for it.
+// kept by a trigger, so that a report's `version:` (docs/http.md section 3) can ask one index for it.
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up (db: Kysely<any>): Promise<void> {

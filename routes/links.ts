@@ -8,7 +8,7 @@ interface LinkRequest {
   ttl: number
 }
 
-/** POST /links (API.md section 6): a signed link for a report URL, with the caller's key's rights. */
+/** POST /links (docs/http.md section 6): a signed link for a report URL, with the caller's key's rights. */
 export default async function linkRoutes (app: FastifyInstance): Promise<void> {
   // without API keys there is nothing to sign for: the route does not exist (404)
   if (app.apiKeys === undefined) return

@@ -22,7 +22,7 @@ export default async function pageRoutes (app: FastifyInstance): Promise<void> {
     allowedPath: (pathName) => SWAGGER_UI_FILES.has(pathName)
   })
 
-  // open (API.md section 3): the page holds no report; its script asks GET /reports with the key
+  // open (docs/http.md section 3): the page holds no report; its script asks GET /reports with the key
   app.get('/', async (_request, reply) => html(reply, PAGE_CSP).send(pages.home))
   app.get('/openapi.json', { config }, async (request) => openApiDocument(readable(request), app.apiKeys !== undefined))
   // needs a key like /openapi.json. A browser cannot send one when it opens a page, so a browser

@@ -142,7 +142,7 @@ export async function drain (app: FastifyInstance): Promise<void> {
   await app.close()
 }
 
-/** Fastify's request log line, with a signed link's signature left out (DESIGN.md: never logged). */
+/** Fastify's request log line, with a signed link's signature left out (docs/design.md, "Known traps": never logged). */
 function withRequestSerializer (logger: NonNullable<FastifyServerOptions['logger']>): FastifyServerOptions['logger'] {
   if (typeof logger !== 'object') return logger
   return {

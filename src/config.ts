@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 
 // Environment -> one typed, frozen configuration. A bad value stops the process at start with one
-// line naming the variable (API.md section 2).
+// line naming the variable (docs/http.md section 2).
 
 export interface Config {
   readonly databaseUrl: string | undefined

@@ -1,4 +1,4 @@
-// Errors a client can cause or must be told about, with the status API.md section 3 gives them.
+// Errors a client can cause or must be told about, with the status docs/http.md section 3 gives them.
 // Anything else that reaches the error handler is ours: a 500 with nothing of its detail.
 import { unavailable } from './db/unavailable.js'
 

@@ -1,4 +1,4 @@
-// The two HTML pages, `/` (the reports page, API.md section 8) and `/docs` (Swagger UI over
+// The two HTML pages, `/` (the reports page, docs/http.md section 8) and `/docs` (Swagger UI over
 // /openapi.json), are static files: public/*.html and the plain scripts and styles in
 // public/assets/. They hold no report and no name of one; everything they show, the page's
 // script reads from the API with the key the person enters. Nothing is built for them, and

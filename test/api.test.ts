@@ -53,7 +53,7 @@ t.test('format negotiation: suffix, then format=, then Accept, then NDJSON', asy
   }
 })
 
-t.test('report responses carry the headers API.md promises', async (t) => {
+t.test('report responses carry the headers docs/http.md promises', async (t) => {
   const { app } = await buildTestApp(t)
   const csv = await app.inject('/reports/orders.csv?limit=2')
   t.equal(csv.headers['content-disposition'], 'attachment; filename="orders.csv"')

@@ -1,4 +1,4 @@
-// API keys (API.md section 6): hashed keys in constant time, report scopes, fixed tenant
+// API keys (docs/http.md section 6): hashed keys in constant time, report scopes, fixed tenant
 // parameters, per-key stream caps.
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'

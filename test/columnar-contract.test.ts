@@ -1,4 +1,4 @@
-// Parquet and Arrow (API.md section 3), the parts of the contract a reader shows as it prints:
+// Parquet and Arrow (docs/http.md section 3), the parts of the contract a reader shows as it prints:
 // every value of the awkward table and of every demo report as DuckDB prints it (`::varchar`)
 // against the same text computed in PostgreSQL, and Arrow's values printed the same way in JS; the
 // spec's types; decimals of every storage width (INT32, INT64, 16-byte); the footer itself (each

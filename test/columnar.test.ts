@@ -1,4 +1,4 @@
-// Parquet and Arrow IPC streams (API.md section 3), with PostgreSQL as the oracle: every value of
+// Parquet and Arrow IPC streams (docs/http.md section 3), with PostgreSQL as the oracle: every value of
 // the awkward table and of the demo reports, read back by DuckDB (Parquet) and by apache-arrow's
 // reader (Arrow, batch by batch, from its raw buffers, so that infinite timestamps are seen as
 // the int64s they are). Each value is compared as a canonical text both sides compute: integers,

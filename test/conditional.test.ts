@@ -1,4 +1,4 @@
-// Conditional requests (API.md section 3): a versioned report's strong ETag, Last-Modified and
+// Conditional requests (docs/http.md section 3): a versioned report's strong ETag, Last-Modified and
 // Cache-Control, and the 304 that runs the version query but not the report. That the report's
 // SQL did not run is read from pg_stat_statements where the server preloads it (the embedded
 // PostgreSQL of `npm test` does).

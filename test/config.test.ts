@@ -1,7 +1,7 @@
 import t from 'tap'
 import { ConfigError, loadConfig } from '../src/config.js'
 
-t.test('defaults are API.md section 2', async (t) => {
+t.test('defaults are docs/http.md section 2', async (t) => {
   t.match(loadConfig({}), {
     databaseUrl: undefined,
     host: '127.0.0.1',

@@ -1,4 +1,4 @@
-// API.md section 3: "A client that disconnects ends its work at once: the running query is
+// docs/http.md section 3: "A client that disconnects ends its work at once: the running query is
 // cancelled or its connection destroyed, and the lease returns to the pool." And: an error after
 // the first byte aborts the connection without the final chunk. Real sockets throughout.
 import zlib from 'node:zlib'

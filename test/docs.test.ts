@@ -1,4 +1,4 @@
-// The pages and the API document (API.md sections 3, 6, 8): `/` is open and names no report,
+// The pages and the API document (docs/http.md sections 3, 6, 8): `/` is open and names no report,
 // `/docs` is Swagger UI served from Sluice itself, /openapi.json is valid OpenAPI 3.1 (checked by
 // a real validator) and lists what the key may read; with keys on, both need a key.
 import { createHash, randomBytes } from 'node:crypto'

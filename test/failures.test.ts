@@ -1,4 +1,4 @@
-// API.md section 3, "Complete or not", and DESIGN.md's known traps: a query that fails part way,
+// docs/http.md section 3, "Complete or cut", and docs/design.md's known traps: a query that fails part way,
 // a backend killed under a running stream, and PostgreSQL going away mid-stream each abort the
 // affected responses without their final chunk; the process neither crashes nor hangs, /ready says
 // 503 while the database is gone and 200 once it is back, and the next download is whole.

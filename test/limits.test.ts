@@ -1,4 +1,4 @@
-// Operational limits (API.md sections 2-4): POOL_MAX, MAX_STREAMS and LEASE_TIMEOUT_MS bound what
+// Operational limits (docs/http.md sections 2-4): POOL_MAX, MAX_STREAMS and LEASE_TIMEOUT_MS bound what
 // the process takes and nothing queues without bound; STATEMENT_TIMEOUT_MS, STREAM_TIMEOUT_MS and
 // STALL_TIMEOUT_MS end work that runs too long; clients that vanish at random points leave
 // nothing behind; max_rows caps a response; and /metrics counts how streams ended.

@@ -1,4 +1,4 @@
-// Signed links (API.md section 6): minted by POST /links, good without a header until they
+// Signed links (docs/http.md section 6): minted by POST /links, good without a header until they
 // expire, with exactly the rights of the key that signed them; any change, an expired link or a
 // removed key is a 403 saying which; the signature never reaches the log.
 import { createHash, randomBytes } from 'node:crypto'

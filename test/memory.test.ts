@@ -1,4 +1,4 @@
-// Memory bounded by backpressure (DESIGN.md): at most one batch is read ahead of what the socket
+// Memory bounded by backpressure (docs/design.md): at most one batch is read ahead of what the socket
 // has taken, so the server's RSS must not grow with the size of the result. Measured on
 // the real server process (`npm start`'s), never on the test process.
 import { randomBytes } from 'node:crypto'

@@ -1,5 +1,5 @@
-// DESIGN.md "One request, end to end": one log line per finished stream (report, format,
-// strategy, rows, bytes, ms, outcome, reqId) and its metrics; API.md section 3, GET /metrics; and
+// docs/design.md "One request, end to end": one log line per finished stream (report, format,
+// strategy, rows, bytes, ms, outcome, reqId) and its metrics; docs/http.md section 3, GET /metrics; and
 // secrets: neither the database password nor an API key (nor its hash) ever reaches a log line,
 // whether the database answers, is gone, or refuses the password.
 import { spawn } from 'node:child_process'

@@ -1,4 +1,4 @@
-// The reports page (API.md section 8) in a real browser: Debian's Chromium, driven by
+// The reports page (docs/http.md section 8) in a real browser: Debian's Chromium, driven by
 // playwright-core, on a Sluice listening on a real port. What a person does: fill a report's
 // form, read the preview and the estimate, make a mistake and read the server's word for it,
 // download a CSV, the browser's own download, byte for byte what curl gets; then the same with

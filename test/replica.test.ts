@@ -1,4 +1,4 @@
-// Read replicas (API.md section 7) against a real streaming replica of the test database's server:
+// Read replicas (docs/http.md section 7) against a real streaming replica of the test database's server:
 // report queries run on the replica and none on the primary; a replica killed mid keyset download
 // leaves the download whole and the same bytes as one from the primary (CSV, and XLSX, whose
 // encoder numbers its rows); a lagging replica is skipped; a cursor on a killed replica is cut;

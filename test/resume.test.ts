@@ -1,4 +1,4 @@
-// API.md section 3, `limit` and `after`: downloads cut at random byte counts and resumed from the
+// docs/http.md section 3, `limit` and `after`: downloads cut at random byte counts and resumed from the
 // key of the last complete row join up to one whole download, byte for byte; the JSON format's
 // `next` pages through the same rows; and the same over the built-in composite-key demo report.
 import t from 'tap'

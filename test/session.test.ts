@@ -1,5 +1,5 @@
 // Every database session Sluice opens is read-only, in UTC and ISO dates, whatever the server's
-// defaults (API.md section 2).
+// defaults (docs/http.md section 2).
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'

@@ -1,7 +1,7 @@
-// API.md section 2, SHUTDOWN_TIMEOUT_MS: on SIGTERM/SIGINT new requests get 503, running streams
+// docs/http.md section 2, SHUTDOWN_TIMEOUT_MS: on SIGTERM/SIGINT new requests get 503, running streams
 // may finish for that long, then are aborted (outcome `shutdown`), and the process exits 0 having
 // closed its database sessions. On the real server process (`npm start`'s), since what is tested
-// is the process: its signals, its exit code, its sessions. And DESIGN.md's embedded-PostgreSQL
+// is the process: its signals, its exit code, its sessions. And docs/design.md's embedded-PostgreSQL
 // trap: a cluster left running by a SIGKILLed parent must not stop the next start.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'

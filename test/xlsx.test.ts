@@ -1,4 +1,4 @@
-// XLSX (API.md section 3), with PostgreSQL as the oracle: every cell of the awkward values and of
+// XLSX (docs/http.md section 3), with PostgreSQL as the oracle: every cell of the awkward values and of
 // the demo reports, read back two ways. Strictly, from the file's own XML (its zip entries found
 // through the central directory, CRCs checked): each cell's type and value against PostgreSQL's
 // text and its own date arithmetic. And as a spreadsheet reads it: LibreOffice converts the

@@ -1,4 +1,4 @@
-// The reports page (API.md section 8). Everything it shows comes from Sluice's own API: the list
+// The reports page (docs/http.md section 8). Everything it shows comes from Sluice's own API: the list
 // from GET /reports, a preview from the JSON format with a small `limit`, the planner's estimate
 // from HEAD. Downloads are the browser's own (a link it follows), never a fetch into this page:
 // the file may be gigabytes. With API keys on, the key lives in this tab's sessionStorage only and
@@ -190,7 +190,7 @@ function whenSeen (element, callback) {
   observer.observe(element)
 }
 
-/** One form field from a parameter's JSON Schema; its name is the parameter's (API.md section 8). */
+/** One form field from a parameter's JSON Schema; its name is the parameter's (docs/http.md section 8). */
 function field (reportName, name, schema, isRequired) {
   const id = `${reportName}-${name}`
   let input

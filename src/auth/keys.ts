@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 
-/** One API key of API_KEYS_FILE (API.md section 6), as stored: its hash, never the key. */
+/** One API key of API_KEYS_FILE (docs/http.md section 6), as stored: its hash, never the key. */
 export interface ApiKey {
   readonly id: string
   readonly hash: Buffer

@@ -1,4 +1,4 @@
-// Signed links (API.md section 6): a URL that carries a key's rights for a while, for clients
+// Signed links (docs/http.md section 6): a URL that carries a key's rights for a while, for clients
 // that cannot send a header (a browser's own download, a spreadsheet's "from web" import).
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { Forbidden } from '../errors.js'

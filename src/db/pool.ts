@@ -30,5 +30,5 @@ export function createPool (config: Config, connectionString: string): pg.Pool {
   return pool
 }
 
-/** Rows as the text PostgreSQL sent: no Date, no number, no JSON.parse (DESIGN.md, "Raw text rows"). */
+/** Rows as the text PostgreSQL sent: no Date, no number, no JSON.parse (docs/design.md, "Raw text rows"). */
 export const RAW_TYPES = { getTypeParser: () => (value: string) => value }

@@ -1,5 +1,5 @@
 // The byte path's first step: DataRow messages taken off a connection's socket before pg's parser
-// sees them, so no JS string is made per field (DESIGN.md, "The pump moves bytes").
+// sees them, so no JS string is made per field (docs/design.md, "Raw text rows").
 //
 // pg (pinned in package.json) reads its socket through one 'data' listener, pg-protocol's
 // `parse(stream, callback)`, attached in Connection#attachListeners (reached through

@@ -127,7 +127,7 @@ function kindOf (oid: number, types: ReadonlyMap<number, TypeRow>, column: () =>
   return stringKind
 }
 
-// The columnar formats' types (API.md section 3, Parquet and Arrow), by OID of the base type
+// The columnar formats' types (docs/http.md section 3, Parquet and Arrow), by OID of the base type
 const builtinValues = new Map<number, ValueType>([
   [16, { type: 'bool' }],
   [21, { type: 'int32' }],

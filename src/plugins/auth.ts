@@ -20,7 +20,7 @@ declare module 'fastify' {
 }
 
 /**
- * API keys (API.md section 6): with API_KEYS_FILE set, the routes that show reports (marked
+ * API keys (docs/http.md section 6): with API_KEYS_FILE set, the routes that show reports (marked
  * `config.needsKey`: the reports, their listing, the OpenAPI document and the pages) need
  * `Authorization: Bearer <key>`, or a signed link's parameters (src/auth/links.ts), which stand
  * for the key that signed it; /health, /ready and /metrics stay open for the operator's probes.

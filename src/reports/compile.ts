@@ -6,7 +6,7 @@ import type { Database } from '../db/schema.js'
 import type { ParamValues, ReportDefinition } from './report.js'
 
 /**
- * Kysely builds, pg executes (DESIGN.md): this instance only compiles. The engine runs the SQL on
+ * Kysely builds, pg executes (docs/design.md): this instance only compiles. The engine runs the SQL on
  * a leased client so it controls the connection, the row mode and the type parsing. Typed with
  * the demo schema, as the reports' query functions are; it compiles whatever they build.
  */

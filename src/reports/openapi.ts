@@ -94,7 +94,7 @@ const LINKS = {
   }
 }
 
-// a versioned report's (API.md section 3, "Conditional requests")
+// a versioned report's (docs/http.md section 3, "Conditional requests")
 const CONDITIONAL_PARAMETERS = [
   { name: 'If-None-Match', in: 'header', schema: { type: 'string' }, description: 'ETags of copies the client holds (or *): 304 when one is current' },
   { name: 'If-Modified-Since', in: 'header', schema: { type: 'string' }, description: 'Without If-None-Match: 304 when the report has not changed since (Last-Modified)' }

@@ -30,7 +30,7 @@ export interface ReportDefinition<DB = Database> {
   readonly query: (db: Kysely<DB>, params: ParamValues) => ReportQuery
   /**
    * Optional: one query of one value that changes whenever the rows do, with the same parameters
-   * as `query`; the report then answers with an ETag and 304s (API.md section 3)
+   * as `query`; the report then answers with an ETag and 304s (docs/http.md section 3)
    */
   readonly version?: ((db: Kysely<DB>, params: ParamValues) => ReportQuery) | undefined
 }

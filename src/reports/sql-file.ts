@@ -3,7 +3,7 @@ import { parse as parseYaml } from 'yaml'
 import type { ParamSchema, ParamValues, ReportDefinition } from './report.js'
 
 /**
- * Reads a SQL-file report (API.md section 4): a YAML header in a leading block comment, then one
+ * Reads a SQL-file report (docs/http.md section 4): a YAML header in a leading block comment, then one
  * SELECT whose `:name` placeholders become bind parameters, never text.
  * Throws an Error whose message says what is wrong; the caller adds the file name.
  */

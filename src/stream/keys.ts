@@ -6,7 +6,7 @@ import { jsonValue } from '../formats/json-value.js'
 export type AfterValue = string
 
 /**
- * Reads the `after` parameter (API.md section 3): for one key column the bare value as it appears
+ * Reads the `after` parameter (docs/http.md section 3): for one key column the bare value as it appears
  * in the NDJSON row, for several a JSON array in key order. Numbers keep their digits as written:
  * JSON.parse would round a 20-digit bigint or numeric.
  */

@@ -26,7 +26,7 @@ export interface Streaming {
 // waits until the client has drained the last batch, which a slow reader takes its time over.
 const IDLE_MARGIN_MS = 5000
 
-/** GET /reports/{name}[.ext]: reads, admits, and streams one report (API.md section 3). */
+/** GET /reports/{name}[.ext]: reads, admits, and streams one report (docs/http.md section 3). */
 export async function serveReport (streaming: Streaming, report: Report, request: FastifyRequest, reply: FastifyReply, suffix: string | undefined): Promise<void> {
   const asked = readAndDescribe(report, request, reply, suffix)
   const { config, leases, streams } = streaming
@@ -36,7 +36,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
   let snapshot: Lease | undefined
   try {
     // a versioned report: its version first, on a short lease, or for a cursor in the snapshot the
-    // cursor then reads (API.md section 3)
+    // cursor then reads (docs/http.md section 3)
     let validators: Readonly<Record<string, string>> = {}
     if (report.version !== undefined) {
       let checked: { revalidation: Revalidation, snapshot: Lease | undefined }
