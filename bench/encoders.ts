@@ -1,10 +1,12 @@
 // `npx tsx bench/encoders.ts [rows]`: the encoders alone, in this process: rows/s and bytes of
-// CSV, of XLSX at each deflate level it could use (LEVELS=1,3,6), of Parquet and of Arrow, over
-// the same rows. The rows are the
+// CSV, NDJSON and JSON, of XLSX at each deflate level it could use (LEVELS=1,3,6), of Parquet and
+// of Arrow, over the same rows. The rows are the
 // memory test's (test/memory.test.ts): id, account, amount, label, created_at, as PostgreSQL
 // writes them, in batches of the size src/stream/rows.ts makes.
 import { Out } from '../src/formats/out.js'
 import { createCsvEncoder } from '../src/formats/csv.js'
+import { createJsonEncoder } from '../src/formats/json.js'
+import { createNdjsonEncoder } from '../src/formats/ndjson.js'
 import type { Column, Encoder } from '../src/formats/types.js'
 import { createXlsxEncoder } from '../src/formats/xlsx.js'
 import { createParquetEncoder } from '../src/formats/parquet.js'
@@ -65,6 +67,8 @@ const measure = (name: string, encoder: Encoder): void => {
 console.log(`${rows.toLocaleString('en')} rows, ${columns.length} columns`)
 for (let round = 0; round < 2; round++) {
   measure('csv', createCsvEncoder(columns, { header: true, bom: false, delimiter: ',' }))
+  measure('ndjson', createNdjsonEncoder(columns))
+  measure('json', createJsonEncoder(columns))
   for (const level of (process.env.LEVELS ?? '1,3,6').split(',').map(Number)) measure(`xlsx level ${level}`, createXlsxEncoder(columns, { level }))
   measure('parquet', createParquetEncoder(columns, context))
   measure('arrow', createArrowEncoder(columns, context))
