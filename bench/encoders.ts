@@ -1,8 +1,8 @@
 // `npx tsx bench/encoders.ts [rows]`: the encoders alone, in this process: rows/s and bytes of
 // CSV, NDJSON and JSON, of XLSX at each deflate level it could use (LEVELS=1,3,6), of Parquet and
-// of Arrow, over the same rows. The rows are the
-// memory test's (test/memory.test.ts): id, account, amount, label, created_at, as PostgreSQL
-// writes them, in batches of the size src/stream/rows.ts makes.
+// of Arrow, over the same rows. The rows are the memory test's (test/memory.test.ts): id,
+// account, amount, label, created_at, as PostgreSQL writes them, in batches as src/stream/rows.ts
+// makes them: 100 rows first, then (here) 40,000 at a time.
 import { Out } from '../src/formats/out.js'
 import { createCsvEncoder } from '../src/formats/csv.js'
 import { createJsonEncoder } from '../src/formats/json.js'
@@ -14,6 +14,7 @@ import { createArrowEncoder } from '../src/formats/arrow.js'
 import { dataRow } from '../test/helpers/datarow.js'
 
 const rows = Number(process.argv[2] ?? 1_000_000)
+const FIRST_BATCH_ROWS = 100
 const BATCH_ROWS = 40_000
 
 const column = (name: string, type: string, oid: number, kind: Column['json']['kind'], value: Column['value']): Column =>
@@ -29,12 +30,14 @@ const context = { report: 'bench', key: ['id'], keyIndexes: [0] }
 
 // every batch's DataRows, made once: the encoders are what is timed
 const batches: Array<{ data: Buffer, starts: number[], ends: number[] }> = []
-for (let first = 1; first <= rows; first += BATCH_ROWS) {
+for (let first = 1; first <= rows;) {
+  const size = first === 1 ? FIRST_BATCH_ROWS : BATCH_ROWS
   const messages: Buffer[] = []
-  for (let g = first; g < Math.min(rows + 1, first + BATCH_ROWS); g++) {
+  for (let g = first; g < Math.min(rows + 1, first + size); g++) {
     const at = new Date(Date.UTC(2026, 0, 1) + g * 1000).toISOString().replace('T', ' ').replace('.000Z', '+00')
     messages.push(dataRow([String(g), String(g % 10000), ((g % 100000) / 100).toFixed(2), `item ${g}`, at]))
   }
+  first += size
   const data = Buffer.concat(messages)
   const starts: number[] = []
   const ends: number[] = []
