@@ -15,8 +15,9 @@
 //   of January and February 1900 are read as different days by Excel and LibreOffice)
 // - NULL: no cell
 // - everything else: an inline string holding the text CSV carries
-import { COLON, CR, DOT, LF, MINUS, NINE, PLUS, SPACE, ZERO } from './chars.js'
-import { int32, type Out } from './out.js'
+import { CR, DOT, LF, MINUS, NINE, SPACE, ZERO } from './chars.js'
+import type { Out } from './out.js'
+import { dateDays, FieldWalk, isTrue, readTimestamp, TimestampText } from './pgtext.js'
 import type { Column, Encoder } from './types.js'
 import { ZipWriter } from './zip.js'
 
@@ -59,6 +60,8 @@ export function createXlsxEncoder (columns: ReadonlyArray<Column>, options: { le
   // rows on the current sheet, its header row included
   let sheetRows = 0
   let ended = false
+  const fields = new FieldWalk()
+  const stamp = new TimestampText()
 
   const startSheet = (): Buffer => {
     if (sheets.length > 0) sheets[sheets.length - 1]!.rows = sheetRows
@@ -110,11 +113,11 @@ export function createXlsxEncoder (columns: ReadonlyArray<Column>, options: { le
       o += digits
       b[o++] = QUOTE_CHAR
       b[o++] = GT
-      let p = start + 2
+      fields.begin(data, start)
       for (let i = 0; i < n; i++) {
-        const length = int32(data, p)
-        p += 4
+        const length = fields.next()
         if (length < 0) continue // NULL: no cell
+        const p = fields.at
         const q = p + length
         o = put(b, o, open[i]!)
         for (let k = 0; k < digits; k++) b[o++] = b[rowAt + k]!
@@ -129,24 +132,31 @@ export function createXlsxEncoder (columns: ReadonlyArray<Column>, options: { le
             }
             break
           case BOOL:
-            o = put(b, o, data[p] === 116 ? TRUE_CELL : FALSE_CELL)
+            o = put(b, o, isTrue(data[p]!) ? TRUE_CELL : FALSE_CELL)
             break
-          case DATE:
-          case TIMESTAMP: {
-            const day = kinds[i] === DATE ? dateSerial(data, p, q) : timestampSerial(data, p, q)
+          case DATE: {
+            const day = dateSerial(data, p, q)
             if (Number.isNaN(day)) {
               o = text(b, put(b, o, edgeSpace(data, p, q) ? PRESERVED_OPEN : STRING_OPEN), data, p, q)
               break
             }
-            o = put(b, o, kinds[i] === DATE ? DATE_OPEN : fractional ? FRACTION_OPEN : TIMESTAMP_OPEN)
-            o = serialDigits(b, o, day, kinds[i] === DATE ? 0 : dayMicros)
-            o = put(b, o, VALUE_CLOSE)
+            o = put(b, serialDigits(b, put(b, o, DATE_OPEN), day, 0), VALUE_CLOSE)
+            break
+          }
+          case TIMESTAMP: {
+            readTimestamp(data, p, q, stamp)
+            const day = timestampSerial(stamp)
+            if (Number.isNaN(day)) {
+              o = text(b, put(b, o, edgeSpace(data, p, q) ? PRESERVED_OPEN : STRING_OPEN), data, p, q)
+              break
+            }
+            o = put(b, o, stamp.fraction ? FRACTION_OPEN : TIMESTAMP_OPEN)
+            o = put(b, serialDigits(b, o, day, dayMicros(stamp)), VALUE_CLOSE)
             break
           }
           default:
             o = text(b, put(b, o, edgeSpace(data, p, q) ? PRESERVED_OPEN : STRING_OPEN), data, p, q)
         }
-        p = q
       }
       o = put(b, o, ROW_CLOSE)
       out.pos = o
@@ -342,52 +352,27 @@ const UNIX_EPOCH = 25569
 const FIRST_SERIAL = 61
 const END_SERIAL = 2958466
 
-/** `YYYY-MM-DD` -> its serial; NaN for anything else (infinity, BC, a year of five digits). */
+const DAY_SECONDS = 86_400
+const DAY_MICROS = 86_400_000_000
+
+/** A date's serial; NaN when Excel has none for it (infinity, BC, before 1900-03-01, past 9999). */
 function dateSerial (data: Buffer, p: number, q: number): number {
-  if (q - p !== 10 || data[p + 4] !== MINUS || data[p + 7] !== MINUS) return NaN
-  const serial = civilSerial(digitsAt(data, p, 4), digitsAt(data, p + 5, 2), digitsAt(data, p + 8, 2))
+  const serial = dateDays(data, p, q) + UNIX_EPOCH
   return serial >= FIRST_SERIAL && serial < END_SERIAL ? serial : NaN
 }
 
-// of the last timestamp read: whether it had a fraction of a second (it then shows
-// milliseconds), and its microseconds into its day
-let fractional = false
-let dayMicros = 0
-
-const DAY_MICROS = 86_400_000_000
-
-/**
- * `YYYY-MM-DD HH:MM:SS[.ffffff][±HH[:MM[:SS]]]` -> the serial of its day, in UTC when it has a
- * zone, its time of day in `dayMicros`; NaN for anything else.
- */
-function timestampSerial (data: Buffer, p: number, q: number): number {
-  if (q - p < 19 || data[p + 4] !== MINUS || data[p + 7] !== MINUS || data[p + 10] !== SPACE || data[p + 13] !== COLON || data[p + 16] !== COLON) return NaN
-  const day = civilSerial(digitsAt(data, p, 4), digitsAt(data, p + 5, 2), digitsAt(data, p + 8, 2))
-  let micros = ((digitsAt(data, p + 11, 2) * 60 + digitsAt(data, p + 14, 2)) * 60 + digitsAt(data, p + 17, 2)) * 1e6
-  let k = p + 19
-  fractional = false
-  if (data[k] === DOT) {
-    fractional = true
-    let scale = 1e5
-    for (k++; k < q && data[k]! >= ZERO && data[k]! <= NINE; k++) {
-      micros += (data[k]! - ZERO) * scale
-      scale /= 10
-    }
-  }
-  if (k < q && (data[k] === PLUS || data[k] === MINUS)) {
-    const sign = data[k] === PLUS ? 1 : -1
-    let offset = digitsAt(data, k + 1, 2) * 3600
-    k += 3
-    if (data[k] === COLON) { offset += digitsAt(data, k + 1, 2) * 60; k += 3 }
-    if (data[k] === COLON) { offset += digitsAt(data, k + 1, 2); k += 3 }
-    micros -= sign * offset * 1e6
-  }
-  if (k !== q || Number.isNaN(day + micros)) return NaN
+/** The serial of a timestamp's day, in UTC when it has a zone; NaN when Excel has none for it. */
+function timestampSerial (stamp: TimestampText): number {
+  if (stamp.infinite !== 0) return NaN
   // a zone can move the time into the day before or after
-  const shift = Math.floor(micros / DAY_MICROS)
-  dayMicros = micros - shift * DAY_MICROS
-  const serial = day + shift
+  const serial = stamp.days + Math.floor(stamp.seconds / DAY_SECONDS) + UNIX_EPOCH
   return serial >= FIRST_SERIAL && serial < END_SERIAL ? serial : NaN
+}
+
+/** A timestamp's time into its day (in UTC when it has a zone), in microseconds. */
+function dayMicros (stamp: TimestampText): number {
+  const seconds = stamp.seconds - Math.floor(stamp.seconds / DAY_SECONDS) * DAY_SECONDS
+  return seconds * 1e6 + stamp.micros
 }
 
 /**
@@ -419,27 +404,6 @@ function serialDigits (b: Buffer, o: number, day: number, micros: number): numbe
   }
   while (b[o - 1] === ZERO) o--
   return o === first ? o - 1 : o
-}
-
-/** The serial of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
-function civilSerial (year: number, month: number, day: number): number {
-  const y = month <= 2 ? year - 1 : year
-  const era = Math.floor(y / 400)
-  const yoe = y - era * 400
-  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468 + UNIX_EPOCH
-}
-
-/** The number `count` decimal digits at `at` spell; NaN if one is not a digit. */
-function digitsAt (data: Buffer, at: number, count: number): number {
-  let value = 0
-  for (let k = at; k < at + count; k++) {
-    const c = data[k]
-    if (c === undefined || c < ZERO || c > NINE) return NaN
-    value = value * 10 + c - ZERO
-  }
-  return value
 }
 
 /** A, B, ..., Z, AA, ... */
