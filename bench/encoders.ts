@@ -3,7 +3,7 @@
 // of Arrow, over the same rows. The rows are the memory test's (test/memory.test.ts): id,
 // account, amount, label, created_at, as PostgreSQL writes them, in batches as src/stream/rows.ts
 // makes them: 100 rows first, then (here) 40,000 at a time.
-import { Out } from '../src/formats/out.js'
+import { Drive } from '../src/formats/drive.js'
 import { createCsvEncoder } from '../src/formats/csv.js'
 import { createJsonEncoder } from '../src/formats/json.js'
 import { createNdjsonEncoder } from '../src/formats/ndjson.js'
@@ -53,15 +53,10 @@ for (let first = 1; first <= rows;) {
 const measure = (name: string, encoder: Encoder): void => {
   const started = performance.now()
   let bytes = 0
-  let head: Buffer | undefined = encoder.head()
+  const drive = new Drive(encoder)
   for (const [i, batch] of batches.entries()) {
-    const out = new Out(6 << 20)
-    if (head !== undefined) out.write(head)
-    head = undefined
-    for (let k = 0; k < batch.starts.length; k++) encoder.row(out, batch.data, batch.starts[k]!, batch.ends[k]!)
-    if (i === batches.length - 1) out.write(encoder.tail(null))
-    encoder.finish?.(out, String(i))
-    bytes += out.pos
+    for (let k = 0; k < batch.starts.length; k++) drive.row(batch.data, batch.starts[k]!, batch.ends[k]!)
+    bytes += drive.chunk({ final: i === batches.length - 1, after: String(i) }, 6 << 20).length
   }
   const seconds = (performance.now() - started) / 1000
   console.log(`${name.padEnd(16)} ${Math.round(rows / seconds).toLocaleString('en').padStart(10)} rows/s  ${(bytes / 1e6).toFixed(1).padStart(7)} MB  ${seconds.toFixed(2)} s`)

@@ -2,6 +2,7 @@
 // COPY's defaults otherwise (quote and escape '"', NULL as the empty string, '\n' line ends); see
 // CopyAttributeOutCSV in PostgreSQL's copyto.c. Works on the field bytes PostgreSQL sent.
 import { BACKSLASH, CR, DOT, LF, QUOTE } from './chars.js'
+import { FIRST_ROOM, Out } from './out.js'
 import { FieldWalk } from './pgtext.js'
 import type { Column, CsvOptions, Encoder } from './types.js'
 
@@ -17,14 +18,15 @@ export function createCsvEncoder (columns: ReadonlyArray<Column>, options: CsvOp
   const header = options.header
     ? columns.map(column => csvField(column.name, delimiter, single)).join(delimiter) + '\n'
     : ''
-  const head = Buffer.from((options.bom ? '\uFEFF' : '') + header)
+  // the batch's lines, handed over whole at flush; the head first
+  const rows = new Out(FIRST_ROOM)
+  rows.write(Buffer.from((options.bom ? '\uFEFF' : '') + header))
   const fields = new FieldWalk()
   return {
-    head: () => head,
-    row (out, data, start, end) {
+    row (data, start, end) {
       // the most a row can take: every byte a doubled quote, every field quoted, a delimiter each
-      const b = out.ensure(2 * (end - start) + 3 * n + 1)
-      let o = out.pos
+      const b = rows.ensure(2 * (end - start) + 3 * n + 1)
+      let o = rows.pos
       fields.begin(data, start)
       for (let i = 0; i < n; i++) {
         if (i !== 0) b[o++] = d
@@ -61,9 +63,12 @@ export function createCsvEncoder (columns: ReadonlyArray<Column>, options: CsvOp
         }
       }
       b[o++] = LF
-      out.pos = o
+      rows.pos = o
     },
-    tail: () => EMPTY
+    size: () => rows.pos,
+    flush (out) {
+      out.take(rows)
+    }
   }
 }
 
@@ -81,5 +86,3 @@ function csvField (text: string, delimiter: string, single: boolean): string {
   }
   return text
 }
-
-const EMPTY = Buffer.alloc(0)

@@ -3,7 +3,7 @@
 // with `row_to_json` itself.
 import { BACKSLASH, CLOSE, CR, LF, QUOTE, SPACE } from './chars.js'
 import { arrayWriter, timestampJson } from './json-value.js'
-import type { Out } from './out.js'
+import { FIRST_ROOM, Out } from './out.js'
 import { FieldWalk, isBareNumber, isTrue, TimestampText } from './pgtext.js'
 import type { Column, Encoder, JsonKind } from './types.js'
 
@@ -11,13 +11,17 @@ export const contentType = 'application/x-ndjson'
 
 export function createNdjsonEncoder (columns: ReadonlyArray<Column>): Encoder {
   const writeObject = objectWriter(columns)
+  // the batch's lines, handed over whole at flush
+  const rows = new Out(FIRST_ROOM)
   return {
-    head: () => EMPTY,
-    row (out, data, start, end) {
-      writeObject(out, data, start, end)
-      out.buf[out.pos++] = LF // objectWriter leaves room for one byte more
+    row (data, start, end) {
+      writeObject(rows, data, start, end)
+      rows.buf[rows.pos++] = LF // objectWriter leaves room for one byte more
     },
-    tail: () => EMPTY
+    size: () => rows.pos,
+    flush (out) {
+      out.take(rows)
+    }
   }
 }
 
@@ -130,5 +134,3 @@ const ESCAPES: readonly Buffer[] = Array.from({ length: 128 }, (_, c) => {
   const text = JSON.stringify(String.fromCharCode(c))
   return Buffer.from(text.slice(1, -1))
 })
-
-const EMPTY = Buffer.alloc(0)

@@ -16,7 +16,6 @@ import type { Column, ColumnsContext, Encoder, ValueType } from './types.js'
 export const contentType = 'application/vnd.apache.parquet'
 
 const MAGIC = Buffer.from('PAR1')
-const EMPTY = Buffer.alloc(0)
 
 // parquet.thrift's enums, the values used here
 const T_BOOLEAN = 0
@@ -78,17 +77,18 @@ export function createParquetEncoder (columns: ReadonlyArray<Column>, context: C
   const page = new Out(64 * 1024)
   const levels = new Levels()
   let rows = 0
-  // bytes of the file before the chunk being finished
+  // bytes of the file in the chunks flushed before; `at`: where in `out` this chunk starts
   let written = 0
-  let ended = false
-  let next: string | null = null
+  let at = 0
+  let headed = false
+  // the `after` of the last batch with rows, for the footer
   let after: string | null = null
 
   const writeRowGroup = (out: Out): void => {
     const chunks = new ThriftWriter()
     let uncompressedTotal = 0
     let compressedTotal = 0
-    const start = written + out.pos
+    const start = written + out.pos - at
     const metas: Buffer[] = []
     for (const leaf of leaves) {
       const column = batch.columns[leaf.column]!
@@ -101,7 +101,7 @@ export function createParquetEncoder (columns: ReadonlyArray<Column>, context: C
         .i32(1, DATA_PAGE).i32(2, raw.length).i32(3, compressed.length)
         .struct(5, (w) => w.i32(1, values).i32(2, E_PLAIN).i32(3, E_RLE).i32(4, E_RLE))
         .end()
-      const offset = written + out.pos
+      const offset = written + out.pos - at
       out.write(header)
       out.write(compressed)
       uncompressedTotal += header.length + raw.length
@@ -131,7 +131,7 @@ export function createParquetEncoder (columns: ReadonlyArray<Column>, context: C
     rows += batch.rows
   }
 
-  const footer = (): Buffer => {
+  const footer = (next: string | null): Buffer => {
     const metadata: Array<readonly [string, string]> = [
       ['sluice.report', context.report],
       ['sluice.key', JSON.stringify(context.key)]
@@ -154,22 +154,19 @@ export function createParquetEncoder (columns: ReadonlyArray<Column>, context: C
   }
 
   return {
-    head: () => MAGIC,
-    row (_out, data, start) {
+    row (data, start) {
       batch.row(data, start)
     },
-    buffered: () => batch.size(),
-    tail (link) {
-      ended = true
-      next = link
-      return EMPTY
-    },
-    finish (out, resume) {
+    size: () => (headed ? 0 : MAGIC.length) + batch.size(),
+    flush (out, { final, next, after: resume }) {
+      at = out.pos
+      if (!headed) out.write(MAGIC)
+      headed = true
       if (batch.rows > 0) writeRowGroup(out)
       batch.reset()
       if (resume !== null) after = resume
-      if (ended) out.write(footer())
-      written += out.pos
+      if (final) out.write(footer(next))
+      written += out.pos - at
     }
   }
 }

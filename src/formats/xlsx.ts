@@ -1,8 +1,8 @@
 // A workbook streamed as its rows come (ECMA-376 SpreadsheetML in a zip, src/formats/zip.ts): the
-// sheet's XML is written into each batch's chunk as rows arrive, and `finish` deflates it in place
-// before the chunk is sent, so memory is one batch of XML, never the workbook. The parts whose
-// content depends on the whole result (workbook.xml: how many sheets; [Content_Types].xml and the
-// rels naming them) are written after the last sheet, then the central directory.
+// sheet's XML is written as rows arrive, and `flush` deflates it into the batch's chunk, so memory
+// is one batch of XML, never the workbook. The parts whose content depends on the whole result
+// (workbook.xml: how many sheets; [Content_Types].xml and the rels naming them) are written after
+// the last sheet, then the central directory.
 //
 // Cells, from the field bytes PostgreSQL sent and the column's kind:
 // - numbers (int2/4/8, float4/8, numeric): a number cell when the text round-trips through a
@@ -16,7 +16,7 @@
 // - NULL: no cell
 // - everything else: an inline string holding the text CSV carries
 import { CR, DOT, LF, MINUS, NINE, SPACE, ZERO } from './chars.js'
-import type { Out } from './out.js'
+import { FIRST_ROOM, Out } from './out.js'
 import { dateDays, FieldWalk, isTrue, readTimestamp, TimestampText } from './pgtext.js'
 import type { Column, Encoder } from './types.js'
 import { ZipWriter } from './zip.js'
@@ -52,58 +52,41 @@ export function createXlsxEncoder (columns: ReadonlyArray<Column>, options: { le
   const filterEnd = letters[n - 1] ?? 'A'
   // per sheet: its name and its rows, the header row included
   const sheets: Array<{ name: string, rows: number }> = []
-  // what goes before the next deflated region of a chunk: a sheet's local header
-  let raw: Buffer[] = []
-  // the chunk being written, and where in it the XML not yet deflated starts
-  let current: Out | undefined
-  let xmlStart = 0
+  // the sheet XML not yet deflated
+  const xml = new Out(FIRST_ROOM)
+  // what goes before the XML's deflated bytes in the next chunk: a sheet's local header, and the
+  // sheets that a batch ended (their last XML deflated, their data descriptors)
+  let before: Buffer[] = []
+  // bytes of `before` counted in size(): all but a local header not followed by data yet
+  let beforeBytes = 0
   // rows on the current sheet, its header row included
   let sheetRows = 0
-  let ended = false
   const fields = new FieldWalk()
   const stamp = new TimestampText()
 
-  const startSheet = (): Buffer => {
+  const startSheet = (): void => {
     if (sheets.length > 0) sheets[sheets.length - 1]!.rows = sheetRows
     sheets.push({ name: `Sheet${sheets.length + 1}`, rows: 1 })
-    raw.push(zip.begin(`xl/worksheets/sheet${sheets.length}.xml`))
+    before.push(zip.begin(`xl/worksheets/sheet${sheets.length}.xml`))
     sheetRows = 1
-    return header
+    xml.write(header)
   }
   const endSheet = (): Buffer => Buffer.from(`</sheetData><autoFilter ref="A1:${filterEnd}${sheetRows}"/></worksheet>`)
-  /** Deflates the XML written since `xmlStart`, in place, after what `raw` holds. */
-  const deflate = (out: Out): void => {
-    if (out !== current) {
-      current = out
-      xmlStart = 0
-    }
-    const segment = zip.data(out.buf.subarray(xmlStart, out.pos))
-    out.pos = xmlStart
-    for (const bytes of raw) out.write(bytes)
-    raw = []
-    out.write(segment)
-    xmlStart = out.pos
-  }
-  const head = startSheet()
+  startSheet()
 
   return {
-    head: () => head,
-    row (out, data, start, end) {
-      if (out !== current) {
-        current = out
-        xmlStart = 0
-      }
+    row (data, start, end) {
       if (sheetRows === SHEET_ROWS) {
-        out.write(endSheet())
-        deflate(out)
-        out.write(zip.end())
-        xmlStart = out.pos
-        out.write(startSheet())
+        xml.write(endSheet())
+        before.push(zip.data(xml.bytes()), zip.end())
+        xml.pos = 0
+        beforeBytes = before.reduce((sum, bytes) => sum + bytes.length, 0)
+        startSheet()
       }
       sheetRows++
       // the most a row takes: every byte a 7-byte escape, the fixed parts of every cell
-      const b = out.ensure(7 * (end - start) + overhead)
-      let o = out.pos
+      const b = xml.ensure(7 * (end - start) + overhead)
+      let o = xml.pos
       const r = sheetRows
       // the row number's digits, written after each cell's column letters
       const digits = r < 10 ? 1 : r < 100 ? 2 : r < 1000 ? 3 : r < 10000 ? 4 : r < 100000 ? 5 : r < 1000000 ? 6 : 7
@@ -159,15 +142,20 @@ export function createXlsxEncoder (columns: ReadonlyArray<Column>, options: { le
         }
       }
       o = put(b, o, ROW_CLOSE)
-      out.pos = o
+      xml.pos = o
     },
-    tail () {
-      ended = true
-      return endSheet()
-    },
-    finish (out) {
-      deflate(out)
-      if (!ended) return
+    // the XML and the sheets a batch ended: what batches are sized by (a local header waiting for
+    // its sheet's data does not count)
+    size: () => beforeBytes + xml.pos,
+    flush (out, { final }) {
+      if (final) xml.write(endSheet())
+      const deflated = zip.data(xml.bytes())
+      xml.pos = 0
+      for (const bytes of before) out.write(bytes)
+      before = []
+      beforeBytes = 0
+      out.write(deflated)
+      if (!final) return
       out.write(zip.end())
       sheets[sheets.length - 1]!.rows = sheetRows
       for (const [name, content] of workbookParts(sheets, filterEnd)) out.write(zip.file(name, Buffer.from(content)))
