@@ -31,13 +31,10 @@ export const CELL_CHARS = 32_767
 /** What ends a text that was cut to CELL_CHARS: an ellipsis. */
 export const CUT_MARK = '…'
 
-// Chosen by measurement (bench/encoders.ts: the encoder alone, 1,000,000 rows of the memory test's
-// five columns, 2 shared cores, two runs): level 1 158-180k rows/s, 37.8 MB; level 3 134-184k
-// rows/s, 34.7 MB; zlib's default 6 94-117k rows/s, 30.6 MB (CSV of the same rows: 53.6 MB).
-// Deflate is half the encoder's time: level 1, as for HTTP compression (src/app.ts), costs 8%
-// in size over 3 and never lost on speed. Each batch is one deflateRawSync call (its own zlib
-// stream, sync-flushed): the Encoder is synchronous, and a zlib stream object only deflates
-// asynchronously through its public API.
+// Deflate is half the encoder's time, and level 1 never lost on speed for 8% in size over level 3
+// (the numbers: docs/decisions/0007-xlsx-deflate-level.md). Each batch is one deflateRawSync call
+// (its own zlib stream, sync-flushed): the Encoder is synchronous, and a zlib stream object only
+// deflates asynchronously through its public API.
 const LEVEL = 1
 
 export function createXlsxEncoder (columns: ReadonlyArray<Column>, options: { level?: number } = {}): Encoder {

@@ -15,16 +15,13 @@ import type { SourceOptions } from './source.js'
 export type FetchRows = (want: number, bound: readonly KeyBound[] | null, sink: RowSink) => Promise<number>
 
 // A batch is sized to come out near this many bytes of output: small enough that memory stays
-// flat whatever the row width, large enough that per-batch round trips vanish. Chosen by
-// measurement (1,000,000 rows of 94 B of CSV, PostgreSQL 15, 2 cores, seconds over 2 x 3 runs):
-// keyset CSV 1.24-1.72 at 1 MiB, 1.05-1.33 at 2 MiB, 0.82-1.02 at 4 MiB; the cursor 0.91-1.10
-// at each size. A keyset page pays three round trips and a plan, and at 1 MiB that is 40% of the
-// time; at 4 MiB keyset and cursor are level. Two batches in memory cost ~10 MiB at this size.
+// flat whatever the row width, large enough that a keyset page's round trips vanish (at 4 MiB
+// keyset and cursor are level). The measurements: docs/decisions/0006-batch-size.md.
 const BATCH_BYTES = 4 << 20
 // The first batch is small, so the first byte leaves early and a report of very wide rows cannot
-// fill memory before its width is known; later batches adapt to the row width.
+// fill memory before its width is known; later batches adapt to the row width (0006).
 const FIRST_BATCH_ROWS = 100
-// so that narrow rows do not make a page of millions
+// so that narrow rows do not make a page of millions (0006)
 const MAX_BATCH_ROWS = 100_000
 
 /**
