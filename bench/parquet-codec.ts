@@ -14,7 +14,7 @@ import pg from 'pg'
 import { resolveColumns } from '../src/db/types.js'
 import { RAW_TYPES } from '../src/db/pool.js'
 import type { Codec } from '../src/formats/codec.js'
-import { Out } from '../src/formats/out.js'
+import { Drive } from '../src/formats/drive.js'
 import { createParquetEncoder } from '../src/formats/parquet.js'
 import { dataRow } from '../test/helpers/datarow.js'
 
@@ -77,19 +77,16 @@ for (let round = 1; round <= ROUNDS; round++) {
         return out
       }
     }
-    const encoder = createParquetEncoder(columns, { report: table, key: ['id'], keyIndexes: [0] }, { codec })
-    let bytes = encoder.head().length
+    const drive = new Drive(createParquetEncoder(columns, { report: table, key: ['id'], keyIndexes: [0] }, { codec }))
+    let bytes = 0
     let groups = 0
     for (let first = 0; first < messages.length;) {
-      const out = new Out(1 << 20)
       let last = first
-      while (last < messages.length && last - first < MAX_BATCH_ROWS && (encoder.buffered?.() ?? 0) < BATCH_BYTES) {
+      while (last < messages.length && last - first < MAX_BATCH_ROWS && drive.size() < BATCH_BYTES) {
         const message = messages[last++]!
-        encoder.row(out, message, 5, message.length)
+        drive.row(message, 5, message.length)
       }
-      if (last >= messages.length) out.write(encoder.tail(null))
-      encoder.finish?.(out, null)
-      bytes += out.pos
+      bytes += drive.chunk({ final: last >= messages.length }, 1 << 20).length
       groups++
       first = last
     }

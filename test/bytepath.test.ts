@@ -9,7 +9,7 @@ import { copyOut } from '../harness/copy.js'
 import { installRowTap, rowTapOf, type RowSink } from '../src/db/rowtap.js'
 import { resolveColumns } from '../src/db/types.js'
 import { createEncoder } from '../src/formats/index.js'
-import { Out } from '../src/formats/out.js'
+import { Drive } from '../src/formats/drive.js'
 import type { Column, FormatName } from '../src/formats/types.js'
 import { buildTestApp } from './helpers/app.js'
 import { createAwkwardTable } from './helpers/awkward.js'
@@ -149,15 +149,12 @@ t.test('a table altered under a running server: an error, never rows encoded as 
 
 /** Runs `sql` on `tapped` with its rows captured into `format`'s encoder; the response's bytes. */
 async function encodeThrough (tapped: pg.Client, tap: ReturnType<typeof installRowTap>, format: FormatName, described: Column[], sql: string): Promise<Buffer> {
-  const encoder = createEncoder(format, described, { header: true, bom: false, delimiter: ',' })
-  const out = new Out(16)
-  out.write(encoder.head())
-  const sink: RowSink = { row: (data, start, end) => encoder.row(out, data, start, end) }
+  const drive = new Drive(createEncoder(format, described, { header: true, bom: false, delimiter: ',' }))
+  const sink: RowSink = { row: (data, start, end) => { drive.row(data, start, end) } }
   tap.capture(sink)
   await tapped.query(sql)
   tap.release()
-  out.write(encoder.tail(null))
-  return Buffer.from(out.bytes())
+  return Buffer.from(drive.chunk({ final: true }))
 }
 
 async function rowToJson (sql: string): Promise<string[]> {

@@ -42,7 +42,7 @@ export function createArrowEncoder (columns: ReadonlyArray<Column>, context: Col
     b.addFieldOffset(2, metadata, 0)
     return b.endObject()
   }, 0, [])
-  let ended = false
+  let headed = false
 
   const writeBatch = (out: Out, after: string | null): void => {
     // field nodes and buffers in the schema's depth-first order
@@ -94,19 +94,16 @@ export function createArrowEncoder (columns: ReadonlyArray<Column>, context: Col
   }
 
   return {
-    head: () => schema,
-    row (_out, data, start) {
+    row (data, start) {
       batch.row(data, start)
     },
-    buffered: () => batch.size(),
-    tail () {
-      ended = true
-      return EMPTY
-    },
-    finish (out, after) {
+    size: () => (headed ? 0 : schema.length) + batch.size(),
+    flush (out, { final, after }) {
+      if (!headed) out.write(schema)
+      headed = true
       if (batch.rows > 0) writeBatch(out, after)
       batch.reset()
-      if (ended) out.write(END_OF_STREAM)
+      if (final) out.write(END_OF_STREAM)
     }
   }
 }

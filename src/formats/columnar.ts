@@ -11,8 +11,8 @@
 // decimal column becomes null; a multi-dimensional array value ends the download with an error,
 // since a list of the element type cannot hold it; an array's lower bound is dropped.
 import { NotAcceptable } from '../errors.js'
-import { COLON, DOT, MINUS, NINE, PLUS, SPACE, ZERO } from './chars.js'
-import { int32 } from './out.js'
+import { DOT, MINUS, NINE, PLUS, ZERO } from './chars.js'
+import { ARRAY_CLOSE, ARRAY_END, ARRAY_ITEM, ARRAY_NULL, ArrayText, bytea, dateDays, FieldWalk, integer, isTrue, readTimestamp, TimestampText } from './pgtext.js'
 import type { Column, ValueType } from './types.js'
 
 // Value kinds, as small integers the row loop switches on
@@ -57,6 +57,9 @@ export class ColumnData {
   /** variable kinds: the values' bytes */
   data: Buffer
   dataLength = 0
+  /** scratch for reading a timestamp's text, and a list's walker */
+  readonly #timestamp = new TimestampText()
+  readonly #array: ArrayText | undefined
 
   constructor (name: string, value: ValueType) {
     this.name = name
@@ -68,6 +71,7 @@ export class ColumnData {
     this.values = Buffer.alloc(this.width === 0 ? 64 : 64 * this.width)
     this.offsets = Buffer.alloc(this.kind === BYTES || this.kind === BINARY || this.kind === LIST ? 256 : 0)
     this.data = Buffer.alloc(this.kind === BYTES || this.kind === BINARY ? 1024 : 0)
+    this.#array = this.kind === LIST ? new ArrayText() : undefined
   }
 
   reset (): void {
@@ -116,13 +120,13 @@ export class ColumnData {
     const i = this.length
     switch (this.kind) {
       case BOOL:
-        if (data[p] === 116) this.values[i >> 3]! |= 1 << (i & 7)
+        if (isTrue(data[p]!)) this.values[i >> 3]! |= 1 << (i & 7)
         break
       case INT32:
-        this.values.writeInt32LE(parseInteger(data, p, q), i * 4)
+        this.values.writeInt32LE(integer(data, p, q), i * 4)
         break
       case INT64:
-        if (q - p <= 15) writeInt64(this.values, i * 8, parseInteger(data, p, q))
+        if (q - p <= 15) writeInt64(this.values, i * 8, integer(data, p, q))
         else this.values.writeBigInt64LE(BigInt(data.toString('latin1', p, q)), i * 8)
         break
       case FLOAT32:
@@ -138,11 +142,13 @@ export class ColumnData {
           return
         }
         break
-      case DATE:
-        this.values.writeInt32LE(parseDate(data, p, q), i * 4)
+      case DATE: {
+        const days = dateDays(data, p, q)
+        this.values.writeInt32LE(days === Infinity ? DATE_INFINITY : days === -Infinity ? -DATE_INFINITY : days, i * 4)
         break
+      }
       case TIMESTAMP:
-        writeTimestamp(this.values, i * 8, data, p, q)
+        writeTimestamp(this.values, i * 8, data, p, q, this.#timestamp)
         break
       case BYTES:
         this.#bytes(data, p, q)
@@ -169,60 +175,23 @@ export class ColumnData {
     this.offsets.writeInt32LE(this.dataLength, (this.length + 1) * 4)
   }
 
-  // bytea's output: `\x` and two hex digits a byte, or (bytea_output = escape) octal escapes
   #binary (data: Buffer, p: number, q: number): void {
-    const into = this.#room(q - p)
-    let o = this.dataLength
-    if (q - p >= 2 && data[p] === 92 && data[p + 1] === 120) {
-      for (let k = p + 2; k + 1 < q; k += 2) into[o++] = (hex(data[k]!) << 4) | hex(data[k + 1]!)
-    } else {
-      for (let k = p; k < q; k++) {
-        const c = data[k]!
-        if (c !== 92) into[o++] = c
-        else if (data[k + 1] === 92) into[o++] = data[++k]!
-        else {
-          into[o++] = ((data[k + 1]! - ZERO) << 6) | ((data[k + 2]! - ZERO) << 3) | (data[k + 3]! - ZERO)
-          k += 3
-        }
-      }
-    }
-    this.dataLength = o
-    this.offsets.writeInt32LE(o, (this.length + 1) * 4)
+    this.dataLength = bytea(data, p, q, this.#room(q - p), this.dataLength)
+    this.offsets.writeInt32LE(this.dataLength, (this.length + 1) * 4)
   }
 
-  // array_out: `{a,b,NULL,"q \"x\""}`, with `[l:u]=` before it when a lower bound is not 1
+  // one dimension only: a list of the element type cannot hold more. A list element (an array of
+  // a domain over an array) is walked by its own column's walker, whose scratch is its own.
   #list (data: Buffer, p: number, q: number): void {
     const child = this.child!
-    let k = p
-    if (data[k] === 91) { // '[': dimensions; one dimension is `[l:u]`, more is multi-dimensional
-      while (k < q && data[k] !== 61) k++ // '='
-      k++
-    }
-    if (data[k] !== 123 || data[k + 1] === 123) throw new MultiDimensional(this.name)
-    k++
-    const delimiter = this.delimiter
-    while (k < q && data[k] !== 125) {
-      if (data[k] === 34) { // quoted: unescape into a scratch buffer
-        let n = 0
-        const start = ++k
-        const scratch = element(q - start)
-        while (data[k] !== 34) {
-          if (data[k] === 92) k++
-          scratch[n++] = data[k++]!
-        }
-        k++
-        // a list element (an array of a domain over an array) is parsed from its own copy, since
-        // its quoted elements are unescaped into the same scratch space
-        if (child.kind === LIST) child.append(Buffer.from(scratch.subarray(0, n)), 0, n)
-        else child.append(scratch, 0, n)
-      } else {
-        const start = k
-        while (k < q && data[k] !== delimiter && data[k] !== 125) k++
-        if (k - start === 4 && isNull(data, start)) child.null()
-        else if (data[start] === 123) throw new MultiDimensional(this.name)
-        else child.append(data, start, k)
-      }
-      if (data[k] === delimiter) k++
+    const array = this.#array!
+    // a literal's first token is its '{'; a second '{' is a second dimension
+    if (!array.begin(data, p, q, this.delimiter)) throw new MultiDimensional(this.name)
+    array.next()
+    for (let token = array.next(); token !== ARRAY_CLOSE && token !== ARRAY_END; token = array.next()) {
+      if (token === ARRAY_ITEM) child.append(array.data, array.start, array.end)
+      else if (token === ARRAY_NULL) child.null()
+      else throw new MultiDimensional(this.name)
     }
     this.offsets.writeInt32LE(child.length, (this.length + 1) * 4)
   }
@@ -233,6 +202,7 @@ export class Columns {
   readonly columns: ColumnData[]
   /** rows in this batch */
   rows = 0
+  readonly #fields = new FieldWalk()
 
   constructor (columns: ReadonlyArray<Column>) {
     this.columns = columns.map((column) => new ColumnData(column.name, column.value))
@@ -241,16 +211,12 @@ export class Columns {
   /** Appends one DataRow (its layout: see RowSink in src/db/rowtap.ts). */
   row (data: Buffer, start: number): void {
     const columns = this.columns
-    let p = start + 2
+    const fields = this.#fields
+    fields.begin(data, start)
     for (let i = 0; i < columns.length; i++) {
-      const length = int32(data, p)
-      p += 4
-      if (length < 0) {
-        columns[i]!.null()
-      } else {
-        columns[i]!.append(data, p, p + length)
-        p += length
-      }
+      const length = fields.next()
+      if (length < 0) columns[i]!.null()
+      else columns[i]!.append(data, fields.at, fields.at + length)
     }
     this.rows++
   }
@@ -310,30 +276,6 @@ function grown (buffer: Buffer, size: number): Buffer {
   return next
 }
 
-// scratch space for an unescaped array element, grown as needed (elements are copied out at once)
-let SCRATCH = Buffer.alloc(4096)
-function element (n: number): Buffer {
-  if (n > SCRATCH.length) SCRATCH = Buffer.alloc(Math.max(n, SCRATCH.length * 2))
-  return SCRATCH
-}
-
-function isNull (data: Buffer, at: number): boolean {
-  return (data[at]! | 32) === 110 && (data[at + 1]! | 32) === 117 && (data[at + 2]! | 32) === 108 && (data[at + 3]! | 32) === 108
-}
-
-function hex (c: number): number {
-  return c <= NINE ? c - ZERO : (c | 32) - 87
-}
-
-/** A decimal integer of at most 15 characters (its sign among them): exact as a double. */
-function parseInteger (data: Buffer, p: number, q: number): number {
-  const negative = data[p] === MINUS
-  let k = negative ? p + 1 : p
-  let n = 0
-  for (; k < q; k++) n = n * 10 + (data[k]! - ZERO)
-  return negative ? -n : n
-}
-
 const TWO32 = 4294967296
 
 /** An integer of magnitude below 2^53, as an int64 (little-endian). */
@@ -386,90 +328,18 @@ function writeDecimal (into: Buffer, at: number, data: Buffer, p: number, q: num
   return true
 }
 
-/** Days since 1970-01-01 of a proleptic Gregorian date (astronomical years: 1 BC is year 0). */
-function daysFromCivil (year: number, month: number, day: number): number {
-  const y = month <= 2 ? year - 1 : year
-  const era = Math.floor(y / 400)
-  const yoe = y - era * 400
-  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468
-}
-
-interface DateParts { days: number, end: number }
-const parts: DateParts = { days: 0, end: 0 }
-
-/** `YYYY-MM-DD` (four or more year digits) at `p`: its days, and where it ends, into `parts`. */
-function readDate (data: Buffer, p: number): void {
-  let k = p
-  let year = 0
-  while (data[k] !== MINUS) year = year * 10 + (data[k++]! - ZERO)
-  const month = (data[k + 1]! - ZERO) * 10 + (data[k + 2]! - ZERO)
-  const day = (data[k + 4]! - ZERO) * 10 + (data[k + 5]! - ZERO)
-  parts.end = k + 6
-  parts.days = daysFromCivil(year, month, day)
-}
-
-/** ` BC` at the end of a text moves its year: year Y BC is astronomical year 1 - Y. */
-function isBc (data: Buffer, q: number): boolean {
-  return data[q - 1] === 67 && data[q - 2] === 66 && data[q - 3] === SPACE
-}
-
-function parseDate (data: Buffer, p: number, q: number): number {
-  const c = data[p]!
-  if (c === 105) return DATE_INFINITY // infinity
-  if (c === MINUS) return -DATE_INFINITY // -infinity
-  if (isBc(data, q)) return bcDays(data, p)
-  readDate(data, p)
-  return parts.days
-}
-
-/** The days of a BC date: its year Y read as 1 - Y. */
-function bcDays (data: Buffer, p: number): number {
-  let k = p
-  let year = 0
-  while (data[k] !== MINUS) year = year * 10 + (data[k++]! - ZERO)
-  const month = (data[k + 1]! - ZERO) * 10 + (data[k + 2]! - ZERO)
-  const day = (data[k + 4]! - ZERO) * 10 + (data[k + 5]! - ZERO)
-  parts.end = k + 6
-  return daysFromCivil(1 - year, month, day)
-}
-
 /**
- * `YYYY-MM-DD hh:mm:ss[.ffffff][±hh[:mm[:ss]]][ BC]` as microseconds since 1970-01-01 00:00 UTC
- * (an int64, little-endian): the UTC instant for timestamptz, the wall clock read as UTC for
- * timestamp (which has no zone). Exact: past 2255 the sum goes through BigInt.
+ * A timestamp's text as microseconds since 1970-01-01 00:00 UTC (an int64, little-endian): the UTC
+ * instant for timestamptz, the wall clock read as UTC for timestamp (which has no zone); the
+ * infinities as the extremes. Exact: past 2255 the sum goes through BigInt.
  */
-function writeTimestamp (into: Buffer, at: number, data: Buffer, p: number, q: number): void {
-  const c = data[p]!
-  if (c === 105 || c === MINUS) {
-    into.writeBigInt64LE(c === 105 ? TIMESTAMP_INFINITY : -TIMESTAMP_INFINITY, at)
+function writeTimestamp (into: Buffer, at: number, data: Buffer, p: number, q: number, text: TimestampText): void {
+  readTimestamp(data, p, q, text)
+  if (text.infinite !== 0) {
+    into.writeBigInt64LE(text.infinite > 0 ? TIMESTAMP_INFINITY : -TIMESTAMP_INFINITY, at)
     return
   }
-  const bc = isBc(data, q)
-  const days = bc ? bcDays(data, p) : (readDate(data, p), parts.days)
-  let k = parts.end + 1
-  let seconds = ((data[k]! - ZERO) * 10 + (data[k + 1]! - ZERO)) * 3600 +
-    ((data[k + 3]! - ZERO) * 10 + (data[k + 4]! - ZERO)) * 60 +
-    (data[k + 6]! - ZERO) * 10 + (data[k + 7]! - ZERO)
-  k += 8
-  let micros = 0
-  if (data[k] === DOT) {
-    let scale = 100000
-    for (k++; k < q && data[k]! >= ZERO && data[k]! <= NINE; k++, scale /= 10) micros += (data[k]! - ZERO) * scale
-  }
-  const sign = data[k]
-  if (sign === PLUS || sign === MINUS) {
-    let offset = ((data[k + 1]! - ZERO) * 10 + (data[k + 2]! - ZERO)) * 3600
-    k += 3
-    if (data[k] === COLON) {
-      offset += ((data[k + 1]! - ZERO) * 10 + (data[k + 2]! - ZERO)) * 60
-      k += 3
-      if (data[k] === COLON) offset += (data[k + 1]! - ZERO) * 10 + (data[k + 2]! - ZERO)
-    }
-    seconds -= sign === PLUS ? offset : -offset
-  }
-  seconds += days * 86400
-  if (Math.abs(seconds) < 9e9) writeInt64(into, at, seconds * 1e6 + micros)
-  else into.writeBigInt64LE(BigInt(seconds) * 1000000n + BigInt(micros), at)
+  const seconds = text.days * 86400 + text.seconds
+  if (Math.abs(seconds) < 9e9) writeInt64(into, at, seconds * 1e6 + text.micros)
+  else into.writeBigInt64LE(BigInt(seconds) * 1000000n + BigInt(text.micros), at)
 }

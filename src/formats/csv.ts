@@ -2,7 +2,8 @@
 // COPY's defaults otherwise (quote and escape '"', NULL as the empty string, '\n' line ends); see
 // CopyAttributeOutCSV in PostgreSQL's copyto.c. Works on the field bytes PostgreSQL sent.
 import { BACKSLASH, CR, DOT, LF, QUOTE } from './chars.js'
-import { int32 } from './out.js'
+import { FIRST_ROOM, Out } from './out.js'
+import { FieldWalk } from './pgtext.js'
 import type { Column, CsvOptions, Encoder } from './types.js'
 
 export const contentType = 'text/csv; charset=utf-8'
@@ -17,19 +18,21 @@ export function createCsvEncoder (columns: ReadonlyArray<Column>, options: CsvOp
   const header = options.header
     ? columns.map(column => csvField(column.name, delimiter, single)).join(delimiter) + '\n'
     : ''
-  const head = Buffer.from((options.bom ? '\uFEFF' : '') + header)
+  // the batch's lines, handed over whole at flush; the head first
+  const rows = new Out(FIRST_ROOM)
+  rows.write(Buffer.from((options.bom ? '\uFEFF' : '') + header))
+  const fields = new FieldWalk()
   return {
-    head: () => head,
-    row (out, data, start, end) {
+    row (data, start, end) {
       // the most a row can take: every byte a doubled quote, every field quoted, a delimiter each
-      const b = out.ensure(2 * (end - start) + 3 * n + 1)
-      let o = out.pos
-      let p = start + 2
+      const b = rows.ensure(2 * (end - start) + 3 * n + 1)
+      let o = rows.pos
+      fields.begin(data, start)
       for (let i = 0; i < n; i++) {
         if (i !== 0) b[o++] = d
-        const length = int32(data, p)
-        p += 4
+        const length = fields.next()
         if (length < 0) continue // NULL: nothing between the delimiters
+        const p = fields.at
         const q = p + length
         if (plain[i]) {
           for (let k = p; k < q; k++) b[o++] = data[k]!
@@ -39,7 +42,7 @@ export function createCsvEncoder (columns: ReadonlyArray<Column>, options: CsvOp
           b[o++] = QUOTE
         } else {
           // copy as if nothing needed quoting; start over quoted on the first byte that does
-          const at = o
+          const from = o
           let k = p
           for (; k < q; k++) {
             const c = data[k]!
@@ -48,7 +51,7 @@ export function createCsvEncoder (columns: ReadonlyArray<Column>, options: CsvOp
           }
           // `\.` alone on a line would end COPY FROM's data: COPY quotes it
           if (k < q || (single && length === 2 && data[p] === BACKSLASH && data[p + 1] === DOT)) {
-            o = at
+            o = from
             b[o++] = QUOTE
             for (k = p; k < q; k++) {
               const c = data[k]!
@@ -58,12 +61,14 @@ export function createCsvEncoder (columns: ReadonlyArray<Column>, options: CsvOp
             b[o++] = QUOTE
           }
         }
-        p = q
       }
       b[o++] = LF
-      out.pos = o
+      rows.pos = o
     },
-    tail: () => EMPTY
+    size: () => rows.pos,
+    flush (out) {
+      out.take(rows)
+    }
   }
 }
 
@@ -81,5 +86,3 @@ function csvField (text: string, delimiter: string, single: boolean): string {
   }
   return text
 }
-
-const EMPTY = Buffer.alloc(0)

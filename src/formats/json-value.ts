@@ -1,7 +1,8 @@
 // Raw PostgreSQL text -> the JSON text `row_to_json` would write for it, following
 // json_categorize_type and datum_to_json (src/backend/utils/adt/json.c, jsonfuncs.c). The test
 // compares every kind with `row_to_json` itself.
-import { BACKSLASH, BRACKET, CLOSE, MINUS, NINE, OPEN, PLUS, QUOTE, SPACE, ZERO } from './chars.js'
+import { COLON, QUOTE, T, ZERO } from './chars.js'
+import { ARRAY_CLOSE, ARRAY_END, ARRAY_NULL, ARRAY_OPEN, ArrayText, isBareNumber, isTrue, timestampShape, TimestampText } from './pgtext.js'
 import type { JsonKind } from './types.js'
 
 /** A value writer: raw text (`null` for SQL NULL) -> JSON text. Compile once per column, call per row. */
@@ -14,8 +15,8 @@ export function jsonWriter (kind: JsonKind): JsonWriter {
 
 /**
  * The JSON text of one value: the key in `after` and `next` links. Rows go through ndjson.ts,
- * which writes the same from bytes (and comes here only for arrays); the tests hold both to
- * row_to_json.
+ * which writes the same from bytes (and comes here for arrays and timestamps); the tests hold
+ * both to row_to_json.
  */
 export function jsonValue (kind: JsonKind, text: string | null): string {
   return jsonWriter(kind)(text)
@@ -23,33 +24,31 @@ export function jsonValue (kind: JsonKind, text: string | null): string {
 
 type TextWriter = (text: string) => string
 
-
 function textWriter (kind: JsonKind): TextWriter {
   switch (kind.kind) {
     case 'number': return numberJson
     case 'bool': return boolJson
     case 'date': return quoted
-    case 'timestamp': return timestampJson
+    case 'timestamp': return timestampWriter()
     case 'json': return jsonJson
     case 'string': return stringJson
-    case 'array': return arrayJson(textWriter(kind.element), kind.delimiter.charCodeAt(0))
+    case 'array': {
+      const write = arrayWriter(kind)
+      return text => {
+        const bytes = Buffer.from(text)
+        return write(bytes, 0, bytes.length)
+      }
+    }
   }
 }
 
-// PostgreSQL's own test: a numeric output that starts like a number is one; the rest are
-// NaN, Infinity and -Infinity, which JSON has no bare form for.
+// NaN, Infinity and -Infinity have no bare JSON form
 function numberJson (text: string): string {
-  const c = text.charCodeAt(0)
-  if (c >= ZERO && c <= NINE) return text
-  if (c === MINUS) {
-    const d = text.charCodeAt(1)
-    if (d >= ZERO && d <= NINE) return text
-  }
-  return '"' + text + '"'
+  return isBareNumber(text.charCodeAt(0), text.charCodeAt(1)) ? text : '"' + text + '"'
 }
 
 function boolJson (text: string): string {
-  return text === 't' ? 'true' : 'false'
+  return isTrue(text.charCodeAt(0)) ? 'true' : 'false'
 }
 
 // date output (ISO style) is digits, '-', ' BC' or infinity: nothing to escape
@@ -57,21 +56,36 @@ function quoted (text: string): string {
   return '"' + text + '"'
 }
 
-// ISO "2026-01-02 03:04:05.123+00 BC" -> XSD "2026-01-02T03:04:05.123+00:00 BC", as EncodeDateTime
-// writes with USE_XSD_DATES: 'T' separator and a zone of at least hours and minutes.
-function timestampJson (text: string): string {
-  const space = text.indexOf(' ')
-  if (space === -1) return '"' + text + '"' // infinity, -infinity
-  const n = text.length
-  let zone = space + 9 // past "hh:mm:ss"
-  let c = 0
-  while (zone < n && (c = text.charCodeAt(zone)) !== PLUS && c !== MINUS && c !== SPACE) zone++
-  const date = text.slice(0, space)
-  if (zone === n || c === SPACE) return '"' + date + 'T' + text.slice(space + 1) + '"'
-  let end = text.indexOf(' ', zone)
-  if (end === -1) end = n
-  if (end - zone !== 3) return '"' + date + 'T' + text.slice(space + 1) + '"'
-  return '"' + date + 'T' + text.slice(space + 1, end) + ':00' + text.slice(end) + '"'
+/**
+ * A timestamp's text `data[p..q)` as the JSON string EncodeDateTime writes with USE_XSD_DATES: ISO
+ * "2026-01-02 03:04:05.123+00 BC" -> XSD "2026-01-02T03:04:05.123+00:00 BC", a 'T' separator and a
+ * zone of at least hours and minutes. Writes at `b[o..]`, which has room for `q - p + 5` bytes, and
+ * returns the new write offset; `text` is the caller's scratch.
+ */
+export function timestampJson (b: Uint8Array, o: number, data: Uint8Array, p: number, q: number, text: TimestampText): number {
+  b[o++] = QUOTE
+  timestampShape(data, p, q, text)
+  if (text.infinite !== 0) {
+    for (let k = p; k < q; k++) b[o++] = data[k]!
+  } else {
+    for (let k = p; k < text.time; k++) b[o++] = data[k]!
+    b[o++] = T
+    for (let k = text.time + 1; k < text.zoneEnd; k++) b[o++] = data[k]!
+    // a zone of hours only, "+05": minutes added
+    if (text.zoneEnd - text.zone === 3) { b[o++] = COLON; b[o++] = ZERO; b[o++] = ZERO }
+    for (let k = text.zoneEnd; k < q; k++) b[o++] = data[k]!
+  }
+  b[o++] = QUOTE
+  return o
+}
+
+function timestampWriter (): TextWriter {
+  const scratch = new TimestampText()
+  return text => {
+    const data = Buffer.from(text, 'latin1')
+    const b = Buffer.allocUnsafe(data.length + 5)
+    return b.toString('latin1', 0, timestampJson(b, 0, data, 0, data.length, scratch))
+  }
 }
 
 // A valid JSON text has no raw line break inside a string, so every CR/LF is whitespace between
@@ -85,53 +99,31 @@ function stringJson (text: string): string {
   return JSON.stringify(text)
 }
 
-// array_out text -> array_to_json: '{' and '}' become brackets (nested for more dimensions), an
-// unquoted NULL is null, quoted elements lose their backslash escapes. array_out never writes
-// whitespace outside quotes.
-function arrayJson (write: TextWriter, delimiter: number): TextWriter {
-  return text => {
-    const n = text.length
-    let i = 0
-    const first = text.charCodeAt(0)
-    if (first === BRACKET) i = text.indexOf('=') + 1 // "[0:1]={1,2}": array_to_json drops the bounds
-    else if (first !== OPEN) return vectorJson(write, text)
+/**
+ * An array's text `data[p..q)` -> array_to_json: '{' and '}' become brackets (nested for more
+ * dimensions), an unquoted NULL is null, quoted elements lose their backslash escapes, the bounds
+ * are dropped; int2vector's and oidvector's `1 2` is one dimension. What NDJSON and JSON rows
+ * write for an array column.
+ */
+export function arrayWriter (kind: Extract<JsonKind, { kind: 'array' }>): (data: Buffer, p: number, q: number) => string {
+  const write = textWriter(kind.element)
+  const delimiter = kind.delimiter.charCodeAt(0)
+  const array = new ArrayText()
+  return (data, p, q) => {
+    array.begin(data, p, q, delimiter)
     let out = ''
-    while (i < n) {
-      let c = text.charCodeAt(i)
-      if (c === OPEN) {
-        out += '['
-        i++
-      } else if (c === CLOSE) {
+    // after an element or a closed sub-array: a comma before what comes next
+    let after = false
+    for (let token = array.next(); token !== ARRAY_END; token = array.next()) {
+      if (token === ARRAY_CLOSE) {
         out += ']'
-        i++
-      } else if (c === delimiter) {
-        out += ','
-        i++
-      } else if (c === QUOTE) {
-        let value = ''
-        let start = ++i
-        while (i < n && (c = text.charCodeAt(i)) !== QUOTE) {
-          if (c === BACKSLASH) {
-            value += text.slice(start, i)
-            start = ++i
-          }
-          i++
-        }
-        out += write(value + text.slice(start, i))
-        i++
-      } else {
-        const start = i
-        while (i < n && (c = text.charCodeAt(i)) !== delimiter && c !== CLOSE) i++
-        const value = text.slice(start, i)
-        out += value === 'NULL' ? 'null' : write(value)
+        after = true
+        continue
       }
+      if (after) out += ','
+      after = token !== ARRAY_OPEN
+      out += token === ARRAY_OPEN ? '[' : token === ARRAY_NULL ? 'null' : write(array.data.toString('utf8', array.start, array.end))
     }
     return out
   }
-}
-
-// int2vector and oidvector are arrays to array_to_json, but their output is space-separated
-// without braces ("1 2"), and never has NULLs.
-function vectorJson (write: TextWriter, text: string): string {
-  return text === '' ? '[]' : '[' + text.split(' ').map(write).join(',') + ']'
 }

@@ -1,4 +1,5 @@
 import { objectWriter } from './ndjson.js'
+import { FIRST_ROOM, Out } from './out.js'
 import type { Column, Encoder } from './types.js'
 
 export const contentType = 'application/json'
@@ -6,15 +7,21 @@ export const contentType = 'application/json'
 /** `{"rows":[...],"next":...}`, rows as in NDJSON, one per line. */
 export function createJsonEncoder (columns: ReadonlyArray<Column>): Encoder {
   const writeObject = objectWriter(columns)
+  // the batch's bytes, handed over whole at flush; the head first
+  const rows = new Out(FIRST_ROOM)
+  rows.write(HEAD)
   let first = true
   return {
-    head: () => HEAD,
-    row (out, data, start, end) {
-      if (!first) out.write(SEPARATOR)
+    row (data, start, end) {
+      if (!first) rows.write(SEPARATOR)
       first = false
-      writeObject(out, data, start, end)
+      writeObject(rows, data, start, end)
     },
-    tail: next => Buffer.from('],"next":' + (next === null ? 'null' : JSON.stringify(next)) + '}')
+    size: () => rows.pos,
+    flush (out, { final, next }) {
+      out.take(rows)
+      if (final) out.write(Buffer.from('],"next":' + (next === null ? 'null' : JSON.stringify(next)) + '}'))
+    }
   }
 }
 

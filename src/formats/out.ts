@@ -1,3 +1,6 @@
+/** Bytes a row format's first batch starts in (its 100 rows; an Out grows as it must). */
+export const FIRST_ROOM = 64 * 1024
+
 /**
  * The bytes of one chunk, written in place: encoders read `buf` and `pos` into locals, write, and
  * store `pos` back. `ensure` first, for the most a write can take.
@@ -24,6 +27,22 @@ export class Out {
   write (bytes: Uint8Array): void {
     this.ensure(bytes.length).set(bytes, this.pos)
     this.pos += bytes.length
+  }
+
+  /**
+   * Moves what `from` holds to the end of this Out and leaves `from` empty. Into an empty Out
+   * nothing is copied: the two exchange buffers, and `from` goes on in this one's.
+   */
+  take (from: Out): void {
+    if (this.pos === 0) {
+      const buf = this.buf
+      this.buf = from.buf
+      this.pos = from.pos
+      from.buf = buf
+    } else {
+      this.write(from.bytes())
+    }
+    from.pos = 0
   }
 
   /** What was written: a view, valid for as long as nobody writes past it. */

@@ -16,7 +16,6 @@ import type { Column, ColumnsContext, Encoder, ValueType } from './types.js'
 export const contentType = 'application/vnd.apache.parquet'
 
 const MAGIC = Buffer.from('PAR1')
-const EMPTY = Buffer.alloc(0)
 
 // parquet.thrift's enums, the values used here
 const T_BOOLEAN = 0
@@ -76,23 +75,25 @@ export function createParquetEncoder (columns: ReadonlyArray<Column>, context: C
   const sorting = context.keyIndexes.map((index) => leaves.findIndex((leaf) => leaf.column === index && leaf.maxRepetition === 0))
   const rowGroups: Buffer[] = []
   const page = new Out(64 * 1024)
+  const levels = new Levels()
   let rows = 0
-  // bytes of the file before the chunk being finished
+  // bytes of the file in the chunks flushed before; `at`: where in `out` this chunk starts
   let written = 0
-  let ended = false
-  let next: string | null = null
+  let at = 0
+  let headed = false
+  // the `after` of the last batch with rows, for the footer
   let after: string | null = null
 
   const writeRowGroup = (out: Out): void => {
     const chunks = new ThriftWriter()
     let uncompressedTotal = 0
     let compressedTotal = 0
-    const start = written + out.pos
+    const start = written + out.pos - at
     const metas: Buffer[] = []
     for (const leaf of leaves) {
       const column = batch.columns[leaf.column]!
       page.pos = 0
-      const values = writeLevels(page, column, leaf)
+      const values = writeLevels(page, column, leaf, levels)
       writeValues(page, leafData(column), leaf)
       const raw = page.bytes()
       const compressed = codec.compress(raw)
@@ -100,7 +101,7 @@ export function createParquetEncoder (columns: ReadonlyArray<Column>, context: C
         .i32(1, DATA_PAGE).i32(2, raw.length).i32(3, compressed.length)
         .struct(5, (w) => w.i32(1, values).i32(2, E_PLAIN).i32(3, E_RLE).i32(4, E_RLE))
         .end()
-      const offset = written + out.pos
+      const offset = written + out.pos - at
       out.write(header)
       out.write(compressed)
       uncompressedTotal += header.length + raw.length
@@ -130,7 +131,7 @@ export function createParquetEncoder (columns: ReadonlyArray<Column>, context: C
     rows += batch.rows
   }
 
-  const footer = (): Buffer => {
+  const footer = (next: string | null): Buffer => {
     const metadata: Array<readonly [string, string]> = [
       ['sluice.report', context.report],
       ['sluice.key', JSON.stringify(context.key)]
@@ -153,22 +154,19 @@ export function createParquetEncoder (columns: ReadonlyArray<Column>, context: C
   }
 
   return {
-    head: () => MAGIC,
-    row (_out, data, start) {
+    row (data, start) {
       batch.row(data, start)
     },
-    buffered: () => batch.size(),
-    tail (link) {
-      ended = true
-      next = link
-      return EMPTY
-    },
-    finish (out, resume) {
+    size: () => (headed ? 0 : MAGIC.length) + batch.size(),
+    flush (out, { final, next, after: resume }) {
+      at = out.pos
+      if (!headed) out.write(MAGIC)
+      headed = true
       if (batch.rows > 0) writeRowGroup(out)
       batch.reset()
       if (resume !== null) after = resume
-      if (ended) out.write(footer())
-      written += out.pos
+      if (final) out.write(footer(next))
+      written += out.pos - at
     }
   }
 }
@@ -301,49 +299,51 @@ function bitWidth (max: number): number {
   return max === 0 ? 0 : 32 - Math.clz32(max)
 }
 
-// levels of the current page, grown as needed
-let definitions = new Uint8Array(1024)
-let repetitions = new Uint8Array(1024)
-let levelCount = 0
+/** A page's repetition and definition levels, one encoder's, grown as needed and kept from page to page. */
+class Levels {
+  definitions = new Uint8Array(1024)
+  repetitions = new Uint8Array(1024)
+  count = 0
 
-function pushLevel (definition: number, repetition: number): void {
-  if (levelCount === definitions.length) {
-    const d = new Uint8Array(levelCount * 2)
-    d.set(definitions)
-    definitions = d
-    const r = new Uint8Array(levelCount * 2)
-    r.set(repetitions)
-    repetitions = r
+  push (definition: number, repetition: number): void {
+    if (this.count === this.definitions.length) {
+      const d = new Uint8Array(this.count * 2)
+      d.set(this.definitions)
+      this.definitions = d
+      const r = new Uint8Array(this.count * 2)
+      r.set(this.repetitions)
+      this.repetitions = r
+    }
+    this.definitions[this.count] = definition
+    this.repetitions[this.count++] = repetition
   }
-  definitions[levelCount] = definition
-  repetitions[levelCount++] = repetition
-}
 
-/** The levels of slot `i` of `column`, nested `depth` lists deep, its definition counted from `base`. */
-function walk (column: ColumnData, i: number, base: number, repetition: number, depth: number): void {
-  const valid = (column.valid[i >> 3]! >> (i & 7)) & 1
-  if (column.kind !== LIST) {
-    pushLevel(base + valid, repetition)
-    return
+  /** The levels of slot `i` of `column`, nested `depth` lists deep, its definition counted from `base`. */
+  walk (column: ColumnData, i: number, base: number, repetition: number, depth: number): void {
+    const valid = (column.valid[i >> 3]! >> (i & 7)) & 1
+    if (column.kind !== LIST) {
+      this.push(base + valid, repetition)
+      return
+    }
+    if (valid === 0) {
+      this.push(base, repetition)
+      return
+    }
+    const start = column.offsets.readInt32LE(i * 4)
+    const end = column.offsets.readInt32LE(i * 4 + 4)
+    if (start === end) {
+      this.push(base + 1, repetition)
+      return
+    }
+    for (let j = start; j < end; j++) this.walk(column.child!, j, base + 2, j === start ? repetition : depth + 1, depth + 1)
   }
-  if (valid === 0) {
-    pushLevel(base, repetition)
-    return
-  }
-  const start = column.offsets.readInt32LE(i * 4)
-  const end = column.offsets.readInt32LE(i * 4 + 4)
-  if (start === end) {
-    pushLevel(base + 1, repetition)
-    return
-  }
-  for (let j = start; j < end; j++) walk(column.child!, j, base + 2, j === start ? repetition : depth + 1, depth + 1)
 }
 
 /**
  * Writes the page's repetition and definition levels (each a 4-byte length, then the hybrid
- * encoding) and returns how many values (levels) the page holds.
+ * encoding), made in `levels`, and returns how many values (levels) the page holds.
  */
-function writeLevels (page: Out, column: ColumnData, leaf: Leaf): number {
+function writeLevels (page: Out, column: ColumnData, leaf: Leaf, levels: Levels): number {
   const n = column.length
   if (leaf.maxRepetition === 0) {
     // one optional value a row: the definition levels are the validity bits themselves
@@ -351,11 +351,11 @@ function writeLevels (page: Out, column: ColumnData, leaf: Leaf): number {
     else writeBitmap(page, column.valid, n)
     return n
   }
-  levelCount = 0
-  for (let i = 0; i < n; i++) walk(column, i, 0, 0, 0)
-  writeHybrid(page, repetitions, levelCount, bitWidth(leaf.maxRepetition))
-  writeHybrid(page, definitions, levelCount, bitWidth(leaf.maxDefinition))
-  return levelCount
+  levels.count = 0
+  for (let i = 0; i < n; i++) levels.walk(column, i, 0, 0, 0)
+  writeHybrid(page, levels.repetitions, levels.count, bitWidth(leaf.maxRepetition))
+  writeHybrid(page, levels.definitions, levels.count, bitWidth(leaf.maxDefinition))
+  return levels.count
 }
 
 function varint (b: Buffer, o: number, n: number): number {

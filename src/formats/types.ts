@@ -44,26 +44,31 @@ export interface CsvOptions {
 }
 
 /**
- * Turns rows into the bytes of one format: head(), then row() for every row, then tail(next);
- * `finish`, where a format has it, once a chunk holds its rows (and head or tail, if any).
+ * Turns rows into the bytes of one format, a batch at a time: `row` takes each of a batch's
+ * DataRows, then `flush` writes the batch into the chunk that is sent. The format's head goes out
+ * with the first flush, its tail with the flush that is `final`, after which the encoder is done.
+ * Every format follows this one protocol, and src/formats/drive.ts is what calls it.
  */
 export interface Encoder {
-  head(): Buffer
-  /** Writes one DataRow (see RowSink in src/db/rowtap.ts for its layout) into `out`. */
-  row(out: Out, data: Buffer, start: number, end: number): void
+  /** Takes one DataRow (see RowSink in src/db/rowtap.ts for its layout). */
+  row(data: Buffer, start: number, end: number): void
+  /** Bytes taken since the last flush (the head among them, before the first): what sizes batches. */
+  size(): number
+  /** Writes everything taken since the last flush into `out`. */
+  flush(out: Out, batch: Flush): void
+}
+
+/** What a flush is told of the batch it ends. */
+export interface Flush {
+  /** the last batch: the format's tail follows its rows */
+  readonly final: boolean
   /**
-   * `next` is the link to the following page when `limit` cut the response (JSON writes it,
-   * Parquet keeps it in its footer); the other formats ignore it
+   * with `final`, the link to the following page when `limit` cut the response (JSON writes it,
+   * Parquet keeps it in its footer; the other formats have nowhere to put it)
    */
-  tail(next: string | null): Buffer
-  /**
-   * Turns what this encoder wrote into `out` into the bytes to send, in place, just before the
-   * chunk goes: XLSX deflates its sheet XML here, Parquet and Arrow write the batch's columns.
-   * `after` resumes right behind the batch's last row (null for a batch without rows).
-   */
-  finish?(out: Out, after: string | null): void
-  /** Bytes of the batch held outside `out` (the columnar formats' columns), to size batches by */
-  buffered?(): number
+  readonly next: string | null
+  /** the `after` that resumes right behind the batch's last row; null for a batch without rows */
+  readonly after: string | null
 }
 
 /** What the columnar formats write into their metadata about the report. */

@@ -1,8 +1,8 @@
 // A workbook streamed as its rows come (ECMA-376 SpreadsheetML in a zip, src/formats/zip.ts): the
-// sheet's XML is written into each batch's chunk as rows arrive, and `finish` deflates it in place
-// before the chunk is sent, so memory is one batch of XML, never the workbook. The parts whose
-// content depends on the whole result (workbook.xml: how many sheets; [Content_Types].xml and the
-// rels naming them) are written after the last sheet, then the central directory.
+// sheet's XML is written as rows arrive, and `flush` deflates it into the batch's chunk, so memory
+// is one batch of XML, never the workbook. The parts whose content depends on the whole result
+// (workbook.xml: how many sheets; [Content_Types].xml and the rels naming them) are written after
+// the last sheet, then the central directory.
 //
 // Cells, from the field bytes PostgreSQL sent and the column's kind:
 // - numbers (int2/4/8, float4/8, numeric): a number cell when the text round-trips through a
@@ -15,8 +15,9 @@
 //   of January and February 1900 are read as different days by Excel and LibreOffice)
 // - NULL: no cell
 // - everything else: an inline string holding the text CSV carries
-import { COLON, CR, DOT, LF, MINUS, NINE, PLUS, SPACE, ZERO } from './chars.js'
-import { int32, type Out } from './out.js'
+import { CR, DOT, LF, MINUS, NINE, SPACE, ZERO } from './chars.js'
+import { FIRST_ROOM, Out } from './out.js'
+import { dateDays, FieldWalk, isTrue, readTimestamp, TimestampText } from './pgtext.js'
 import type { Column, Encoder } from './types.js'
 import { ZipWriter } from './zip.js'
 
@@ -30,13 +31,10 @@ export const CELL_CHARS = 32_767
 /** What ends a text that was cut to CELL_CHARS: an ellipsis. */
 export const CUT_MARK = '…'
 
-// Chosen by measurement (bench/encoders.ts: the encoder alone, 1,000,000 rows of the memory test's
-// five columns, 2 shared cores, two runs): level 1 158-180k rows/s, 37.8 MB; level 3 134-184k
-// rows/s, 34.7 MB; zlib's default 6 94-117k rows/s, 30.6 MB (CSV of the same rows: 53.6 MB).
-// Deflate is half the encoder's time: level 1, as for HTTP compression (src/app.ts), costs 8%
-// in size over 3 and never lost on speed. Each batch is one deflateRawSync call (its own zlib
-// stream, sync-flushed): the Encoder is synchronous, and a zlib stream object only deflates
-// asynchronously through its public API.
+// Deflate is half the encoder's time, and level 1 never lost on speed for 8% in size over level 3
+// (the numbers: docs/decisions/0007-xlsx-deflate-level.md). Each batch is one deflateRawSync call
+// (its own zlib stream, sync-flushed): the Encoder is synchronous, and a zlib stream object only
+// deflates asynchronously through its public API.
 const LEVEL = 1
 
 export function createXlsxEncoder (columns: ReadonlyArray<Column>, options: { level?: number } = {}): Encoder {
@@ -51,56 +49,41 @@ export function createXlsxEncoder (columns: ReadonlyArray<Column>, options: { le
   const filterEnd = letters[n - 1] ?? 'A'
   // per sheet: its name and its rows, the header row included
   const sheets: Array<{ name: string, rows: number }> = []
-  // what goes before the next deflated region of a chunk: a sheet's local header
-  let raw: Buffer[] = []
-  // the chunk being written, and where in it the XML not yet deflated starts
-  let current: Out | undefined
-  let xmlStart = 0
+  // the sheet XML not yet deflated
+  const xml = new Out(FIRST_ROOM)
+  // what goes before the XML's deflated bytes in the next chunk: a sheet's local header, and the
+  // sheets that a batch ended (their last XML deflated, their data descriptors)
+  let before: Buffer[] = []
+  // bytes of `before` counted in size(): all but a local header not followed by data yet
+  let beforeBytes = 0
   // rows on the current sheet, its header row included
   let sheetRows = 0
-  let ended = false
+  const fields = new FieldWalk()
+  const stamp = new TimestampText()
 
-  const startSheet = (): Buffer => {
+  const startSheet = (): void => {
     if (sheets.length > 0) sheets[sheets.length - 1]!.rows = sheetRows
     sheets.push({ name: `Sheet${sheets.length + 1}`, rows: 1 })
-    raw.push(zip.begin(`xl/worksheets/sheet${sheets.length}.xml`))
+    before.push(zip.begin(`xl/worksheets/sheet${sheets.length}.xml`))
     sheetRows = 1
-    return header
+    xml.write(header)
   }
   const endSheet = (): Buffer => Buffer.from(`</sheetData><autoFilter ref="A1:${filterEnd}${sheetRows}"/></worksheet>`)
-  /** Deflates the XML written since `xmlStart`, in place, after what `raw` holds. */
-  const deflate = (out: Out): void => {
-    if (out !== current) {
-      current = out
-      xmlStart = 0
-    }
-    const segment = zip.data(out.buf.subarray(xmlStart, out.pos))
-    out.pos = xmlStart
-    for (const bytes of raw) out.write(bytes)
-    raw = []
-    out.write(segment)
-    xmlStart = out.pos
-  }
-  const head = startSheet()
+  startSheet()
 
   return {
-    head: () => head,
-    row (out, data, start, end) {
-      if (out !== current) {
-        current = out
-        xmlStart = 0
-      }
+    row (data, start, end) {
       if (sheetRows === SHEET_ROWS) {
-        out.write(endSheet())
-        deflate(out)
-        out.write(zip.end())
-        xmlStart = out.pos
-        out.write(startSheet())
+        xml.write(endSheet())
+        before.push(zip.data(xml.bytes()), zip.end())
+        xml.pos = 0
+        beforeBytes = before.reduce((sum, bytes) => sum + bytes.length, 0)
+        startSheet()
       }
       sheetRows++
       // the most a row takes: every byte a 7-byte escape, the fixed parts of every cell
-      const b = out.ensure(7 * (end - start) + overhead)
-      let o = out.pos
+      const b = xml.ensure(7 * (end - start) + overhead)
+      let o = xml.pos
       const r = sheetRows
       // the row number's digits, written after each cell's column letters
       const digits = r < 10 ? 1 : r < 100 ? 2 : r < 1000 ? 3 : r < 10000 ? 4 : r < 100000 ? 5 : r < 1000000 ? 6 : 7
@@ -110,11 +93,11 @@ export function createXlsxEncoder (columns: ReadonlyArray<Column>, options: { le
       o += digits
       b[o++] = QUOTE_CHAR
       b[o++] = GT
-      let p = start + 2
+      fields.begin(data, start)
       for (let i = 0; i < n; i++) {
-        const length = int32(data, p)
-        p += 4
+        const length = fields.next()
         if (length < 0) continue // NULL: no cell
+        const p = fields.at
         const q = p + length
         o = put(b, o, open[i]!)
         for (let k = 0; k < digits; k++) b[o++] = b[rowAt + k]!
@@ -129,35 +112,47 @@ export function createXlsxEncoder (columns: ReadonlyArray<Column>, options: { le
             }
             break
           case BOOL:
-            o = put(b, o, data[p] === 116 ? TRUE_CELL : FALSE_CELL)
+            o = put(b, o, isTrue(data[p]!) ? TRUE_CELL : FALSE_CELL)
             break
-          case DATE:
-          case TIMESTAMP: {
-            const day = kinds[i] === DATE ? dateSerial(data, p, q) : timestampSerial(data, p, q)
+          case DATE: {
+            const day = dateSerial(data, p, q)
             if (Number.isNaN(day)) {
               o = text(b, put(b, o, edgeSpace(data, p, q) ? PRESERVED_OPEN : STRING_OPEN), data, p, q)
               break
             }
-            o = put(b, o, kinds[i] === DATE ? DATE_OPEN : fractional ? FRACTION_OPEN : TIMESTAMP_OPEN)
-            o = serialDigits(b, o, day, kinds[i] === DATE ? 0 : dayMicros)
-            o = put(b, o, VALUE_CLOSE)
+            o = put(b, serialDigits(b, put(b, o, DATE_OPEN), day, 0), VALUE_CLOSE)
+            break
+          }
+          case TIMESTAMP: {
+            readTimestamp(data, p, q, stamp)
+            const day = timestampSerial(stamp)
+            if (Number.isNaN(day)) {
+              o = text(b, put(b, o, edgeSpace(data, p, q) ? PRESERVED_OPEN : STRING_OPEN), data, p, q)
+              break
+            }
+            o = put(b, o, stamp.fraction ? FRACTION_OPEN : TIMESTAMP_OPEN)
+            o = put(b, serialDigits(b, o, day, dayMicros(stamp)), VALUE_CLOSE)
             break
           }
           default:
             o = text(b, put(b, o, edgeSpace(data, p, q) ? PRESERVED_OPEN : STRING_OPEN), data, p, q)
         }
-        p = q
       }
       o = put(b, o, ROW_CLOSE)
-      out.pos = o
+      xml.pos = o
     },
-    tail () {
-      ended = true
-      return endSheet()
-    },
-    finish (out) {
-      deflate(out)
-      if (!ended) return
+    // the XML and the sheets a batch ended: what batches are sized by (a local header waiting for
+    // its sheet's data does not count)
+    size: () => beforeBytes + xml.pos,
+    flush (out, { final }) {
+      if (final) xml.write(endSheet())
+      const deflated = zip.data(xml.bytes())
+      xml.pos = 0
+      for (const bytes of before) out.write(bytes)
+      before = []
+      beforeBytes = 0
+      out.write(deflated)
+      if (!final) return
       out.write(zip.end())
       sheets[sheets.length - 1]!.rows = sheetRows
       for (const [name, content] of workbookParts(sheets, filterEnd)) out.write(zip.file(name, Buffer.from(content)))
@@ -342,52 +337,27 @@ const UNIX_EPOCH = 25569
 const FIRST_SERIAL = 61
 const END_SERIAL = 2958466
 
-/** `YYYY-MM-DD` -> its serial; NaN for anything else (infinity, BC, a year of five digits). */
+const DAY_SECONDS = 86_400
+const DAY_MICROS = 86_400_000_000
+
+/** A date's serial; NaN when Excel has none for it (infinity, BC, before 1900-03-01, past 9999). */
 function dateSerial (data: Buffer, p: number, q: number): number {
-  if (q - p !== 10 || data[p + 4] !== MINUS || data[p + 7] !== MINUS) return NaN
-  const serial = civilSerial(digitsAt(data, p, 4), digitsAt(data, p + 5, 2), digitsAt(data, p + 8, 2))
+  const serial = dateDays(data, p, q) + UNIX_EPOCH
   return serial >= FIRST_SERIAL && serial < END_SERIAL ? serial : NaN
 }
 
-// of the last timestamp read: whether it had a fraction of a second (it then shows
-// milliseconds), and its microseconds into its day
-let fractional = false
-let dayMicros = 0
-
-const DAY_MICROS = 86_400_000_000
-
-/**
- * `YYYY-MM-DD HH:MM:SS[.ffffff][±HH[:MM[:SS]]]` -> the serial of its day, in UTC when it has a
- * zone, its time of day in `dayMicros`; NaN for anything else.
- */
-function timestampSerial (data: Buffer, p: number, q: number): number {
-  if (q - p < 19 || data[p + 4] !== MINUS || data[p + 7] !== MINUS || data[p + 10] !== SPACE || data[p + 13] !== COLON || data[p + 16] !== COLON) return NaN
-  const day = civilSerial(digitsAt(data, p, 4), digitsAt(data, p + 5, 2), digitsAt(data, p + 8, 2))
-  let micros = ((digitsAt(data, p + 11, 2) * 60 + digitsAt(data, p + 14, 2)) * 60 + digitsAt(data, p + 17, 2)) * 1e6
-  let k = p + 19
-  fractional = false
-  if (data[k] === DOT) {
-    fractional = true
-    let scale = 1e5
-    for (k++; k < q && data[k]! >= ZERO && data[k]! <= NINE; k++) {
-      micros += (data[k]! - ZERO) * scale
-      scale /= 10
-    }
-  }
-  if (k < q && (data[k] === PLUS || data[k] === MINUS)) {
-    const sign = data[k] === PLUS ? 1 : -1
-    let offset = digitsAt(data, k + 1, 2) * 3600
-    k += 3
-    if (data[k] === COLON) { offset += digitsAt(data, k + 1, 2) * 60; k += 3 }
-    if (data[k] === COLON) { offset += digitsAt(data, k + 1, 2); k += 3 }
-    micros -= sign * offset * 1e6
-  }
-  if (k !== q || Number.isNaN(day + micros)) return NaN
+/** The serial of a timestamp's day, in UTC when it has a zone; NaN when Excel has none for it. */
+function timestampSerial (stamp: TimestampText): number {
+  if (stamp.infinite !== 0) return NaN
   // a zone can move the time into the day before or after
-  const shift = Math.floor(micros / DAY_MICROS)
-  dayMicros = micros - shift * DAY_MICROS
-  const serial = day + shift
+  const serial = stamp.days + Math.floor(stamp.seconds / DAY_SECONDS) + UNIX_EPOCH
   return serial >= FIRST_SERIAL && serial < END_SERIAL ? serial : NaN
+}
+
+/** A timestamp's time into its day (in UTC when it has a zone), in microseconds. */
+function dayMicros (stamp: TimestampText): number {
+  const seconds = stamp.seconds - Math.floor(stamp.seconds / DAY_SECONDS) * DAY_SECONDS
+  return seconds * 1e6 + stamp.micros
 }
 
 /**
@@ -419,27 +389,6 @@ function serialDigits (b: Buffer, o: number, day: number, micros: number): numbe
   }
   while (b[o - 1] === ZERO) o--
   return o === first ? o - 1 : o
-}
-
-/** The serial of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
-function civilSerial (year: number, month: number, day: number): number {
-  const y = month <= 2 ? year - 1 : year
-  const era = Math.floor(y / 400)
-  const yoe = y - era * 400
-  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468 + UNIX_EPOCH
-}
-
-/** The number `count` decimal digits at `at` spell; NaN if one is not a digit. */
-function digitsAt (data: Buffer, at: number, count: number): number {
-  let value = 0
-  for (let k = at; k < at + count; k++) {
-    const c = data[k]
-    if (c === undefined || c < ZERO || c > NINE) return NaN
-    value = value * 10 + c - ZERO
-  }
-  return value
 }
 
 /** A, B, ..., Z, AA, ... */

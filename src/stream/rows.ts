@@ -1,7 +1,7 @@
 import type { RowSink } from '../db/rowtap.js'
 import { RowCapExceeded } from '../errors.js'
-import { int32, Out } from '../formats/out.js'
-import type { Encoder } from '../formats/types.js'
+import { Drive } from '../formats/drive.js'
+import { int32 } from '../formats/out.js'
 import type { KeyBound } from '../reports/compile.js'
 import type { Report } from '../reports/report.js'
 import { afterParam } from './keys.js'
@@ -15,16 +15,13 @@ import type { SourceOptions } from './types.js'
 export type FetchRows = (want: number, bound: readonly KeyBound[] | null, sink: RowSink) => Promise<number>
 
 // A batch is sized to come out near this many bytes of output: small enough that memory stays
-// flat whatever the row width, large enough that per-batch round trips vanish. Chosen by
-// measurement (1,000,000 rows of 94 B of CSV, PostgreSQL 15, 2 cores, seconds over 2 x 3 runs):
-// keyset CSV 1.24-1.72 at 1 MiB, 1.05-1.33 at 2 MiB, 0.82-1.02 at 4 MiB; the cursor 0.91-1.10
-// at each size. A keyset page pays three round trips and a plan, and at 1 MiB that is 40% of the
-// time; at 4 MiB keyset and cursor are level. Two batches in memory cost ~10 MiB at this size.
+// flat whatever the row width, large enough that a keyset page's round trips vanish (at 4 MiB
+// keyset and cursor are level). The measurements: docs/decisions/0006-batch-size.md.
 const BATCH_BYTES = 4 << 20
 // The first batch is small, so the first byte leaves early and a report of very wide rows cannot
-// fill memory before its width is known; later batches adapt to the row width.
+// fill memory before its width is known; later batches adapt to the row width (0006).
 const FIRST_BATCH_ROWS = 100
-// so that narrow rows do not make a page of millions
+// so that narrow rows do not make a page of millions (0006)
 const MAX_BATCH_ROWS = 100_000
 
 /**
@@ -37,23 +34,23 @@ const MAX_BATCH_ROWS = 100_000
  * read ahead has given its connection back before it waits for the client.
  */
 export async function * encodeRows (options: SourceOptions, bound: readonly KeyBound[] | null, fetch: FetchRows): AsyncGenerator<Buffer, void, undefined> {
-  const { report, limit, encoder, progress } = options
+  const { report, limit, progress } = options
+  const drive = new Drive(options.encoder)
   const cap = report.maxRows ?? Infinity
   // rows encoded so far, over all batches
   let rows = 0
-  const begin = (bound: readonly KeyBound[] | null, want: number, size: number, head?: Buffer): Promise<Step> => {
+  const begin = (bound: readonly KeyBound[] | null, want: number): Promise<Step> => {
     const remaining = limit === null ? Infinity : limit - rows
     const capRemaining = cap - rows
     const asked = Math.min(want, remaining + 1, capRemaining + 1)
     // the row past limit or max_rows, when asked for, only tells that there are more
-    const batch = new Batch(encoder, report.columns.length, asked === remaining + 1 || asked === capRemaining + 1 ? asked - 1 : asked, size)
-    if (head !== undefined) batch.out.write(head)
+    const batch = new Batch(drive, report.columns.length, asked === remaining + 1 || asked === capRemaining + 1 ? asked - 1 : asked)
     const done = fetch(asked, bound, batch).then((seen) => ({ batch, seen, asked, remaining, capRemaining }))
     // a batch read ahead may fail while the last one is still being sent: handled where awaited
     done.catch(() => {})
     return done
   }
-  let next: Promise<Step> | undefined = begin(bound, FIRST_BATCH_ROWS, 64 * 1024, encoder.head())
+  let next: Promise<Step> | undefined = begin(bound, FIRST_BATCH_ROWS)
   // the key of the last row sent, over all batches: a batch that only learns the limit was reached is empty
   let lastKey: string[] | undefined
   try {
@@ -68,22 +65,21 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
       const key = lastKey
       // the `after` that resumes right behind the last row sent
       const resume = key === undefined ? null : afterParam(report.keyIndexes.map((index, i) => [report.columns[index]!, key[i]!]))
-      if (endsAtLimit) {
-        batch.out.write(encoder.tail(resume === null ? null : options.nextLink(resume)))
-      } else if (!full) {
-        batch.out.write(encoder.tail(null))
-      }
-      // what the encoder wrote sizes the next batch, before `finish` turns it into what is sent
-      // (XLSX: deflated); and `finish` comes before the next batch's rows can reach the encoder
-      const bytes = batch.out.pos + (encoder.buffered?.() ?? 0)
-      encoder.finish?.(batch.out, batch.encoded === 0 ? null : resume)
-      if (full && !endsAtLimit && !endsAtCap) {
+      // what the encoder took sizes the next batch, and the chunk is made before the next
+      // batch's rows can reach the encoder
+      const bytes = drive.size()
+      const more = full && !endsAtLimit && !endsAtCap
+      const want = more ? Math.max(1, Math.min(MAX_BATCH_ROWS, Math.round(BATCH_BYTES * batch.encoded / bytes))) : 0
+      const chunk = drive.chunk({
+        final: endsAtLimit || !full,
+        next: endsAtLimit && resume !== null ? options.nextLink(resume) : null,
+        after: resume
+      }, more ? Math.ceil(bytes * 1.25 * want / Math.max(1, batch.encoded)) : bytes)
+      if (more) {
         if (key === undefined) throw new Error('a full batch without a last key')
         const after = report.keyIndexes.map((index, i) => ({ value: key[i]!, castType: report.columns[index]!.castType }))
-        const want = Math.max(1, Math.min(MAX_BATCH_ROWS, Math.round(BATCH_BYTES * batch.encoded / bytes)))
-        next = begin(after, want, Math.ceil(bytes * 1.25 * want / Math.max(1, batch.encoded)))
+        next = begin(after, want)
       }
-      const chunk = batch.out.bytes()
       progress.sent(batch.encoded, chunk.length)
       yield chunk
       if (endsAtCap) throw new RowCapExceeded(cap)
@@ -105,22 +101,20 @@ interface Step {
   readonly capRemaining: number
 }
 
-/** One batch's rows, encoded as they come off the socket into one chunk. */
+/** One batch's rows, handed to the encoder as they come off the socket. */
 class Batch implements RowSink {
-  readonly out: Out
-  /** rows written to `out` */
+  /** rows given to the encoder */
   encoded = 0
-  #encoder: Encoder
+  #drive: Drive
   #fields: number
   #take: number
   #last: Buffer | undefined
   #lastStart = 0
 
-  constructor (encoder: Encoder, fields: number, take: number, size: number) {
-    this.#encoder = encoder
+  constructor (drive: Drive, fields: number, take: number) {
+    this.#drive = drive
     this.#fields = fields
     this.#take = take
-    this.out = new Out(Math.max(1024, size))
   }
 
   row (data: Buffer, start: number, end: number): void {
@@ -128,7 +122,7 @@ class Batch implements RowSink {
     // (checkShape says which, once the statement is over) must not be read past its end
     if (((data[start]! << 8) | data[start + 1]!) !== this.#fields) throw new Error(`a row of ${(data[start]! << 8) | data[start + 1]!} fields, not the report's ${this.#fields}`)
     if (this.encoded === this.#take) return
-    this.#encoder.row(this.out, data, start, end)
+    this.#drive.row(data, start, end)
     this.encoded++
     this.#last = data
     this.#lastStart = start

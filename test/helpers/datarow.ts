@@ -1,6 +1,6 @@
 // Rows given as texts, written as the DataRow messages PostgreSQL sends, and run through an
 // encoder: for tests of the encoders alone. The real socket's DataRows are tested end to end.
-import { Out } from '../../src/formats/out.js'
+import { Drive } from '../../src/formats/drive.js'
 import type { Encoder } from '../../src/formats/types.js'
 
 export type TextRow = ReadonlyArray<string | null>
@@ -22,15 +22,12 @@ export function dataRow (row: TextRow): Buffer {
   return message
 }
 
-/** head(), every row, tail(next): the bytes a response of these rows carries. */
+/** Every row, then the final chunk with `next`: the bytes a response of these rows carries. */
 export function encodeAll (encoder: Encoder, rows: ReadonlyArray<TextRow>, next: string | null = null): Buffer {
-  const out = new Out(16)
-  out.write(encoder.head())
+  const drive = new Drive(encoder)
   for (const row of rows) {
     const message = dataRow(row)
-    encoder.row(out, message, 5, message.length)
+    drive.row(message, 5, message.length)
   }
-  out.write(encoder.tail(next))
-  encoder.finish?.(out, null)
-  return Buffer.from(out.bytes())
+  return Buffer.from(drive.chunk({ final: true, next }))
 }

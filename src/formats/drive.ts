@@ -1,0 +1,44 @@
+// Runs an encoder over a response's batches: the one place that calls the encoders' protocol
+// (Encoder in src/formats/types.ts). Rows go in as they come off the socket; each batch comes out
+// as one chunk, the head in the first, the tail in the final one. The service (src/stream/rows.ts),
+// the tests and the benches all drive the encoders through it.
+import { Out } from './out.js'
+import type { Encoder } from './types.js'
+
+export class Drive {
+  readonly #encoder: Encoder
+  /** rows taken since the last chunk */
+  #rows = 0
+  #done = false
+
+  constructor (encoder: Encoder) {
+    this.#encoder = encoder
+  }
+
+  /** One DataRow of the batch (its layout: RowSink in src/db/rowtap.ts). */
+  row (data: Buffer, start: number, end: number): void {
+    this.#encoder.row(data, start, end)
+    this.#rows++
+  }
+
+  /** Bytes the batch holds so far (the head among them, in the first): what sizes the next. */
+  size (): number {
+    return this.#encoder.size()
+  }
+
+  /**
+   * The chunk of everything taken since the last one. `final`: the response ends here, with the
+   * format's tail; no row or chunk may follow. `next`, with `final`: the link to the following
+   * page when `limit` cut the response. `after`: the key that resumes right behind the batch's
+   * last row (dropped for a batch without rows). `room`: bytes to set aside, about what a batch
+   * comes to (a row format goes on to write the next batch's rows into them).
+   */
+  chunk (batch: { final: boolean, next?: string | null, after?: string | null }, room: number = this.size()): Buffer {
+    if (this.#done) throw new Error('the final chunk was made already')
+    const out = new Out(Math.max(1024, room))
+    this.#encoder.flush(out, { final: batch.final, next: batch.next ?? null, after: this.#rows === 0 ? null : batch.after ?? null })
+    this.#rows = 0
+    this.#done = batch.final
+    return out.bytes()
+  }
+}
