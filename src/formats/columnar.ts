@@ -6,7 +6,7 @@
 // batch to batch, so memory is one batch's values, never the result.
 //
 // Texts are what a session with timezone UTC and datestyle ISO prints (src/db/leases.ts). What has
-// no faithful form in the target type (API.md section 3): infinite dates and timestamps become
+// no faithful form in the target type (docs/http.md section 3): infinite dates and timestamps become
 // the type's largest and smallest values, which DuckDB reads as ±infinity; a numeric NaN in a
 // decimal column becomes null; a multi-dimensional array value ends the download with an error,
 // since a list of the element type cannot hold it; an array's lower bound is dropped.

@@ -72,7 +72,7 @@ export function createCsvEncoder (columns: ReadonlyArray<Column>, options: CsvOp
   }
 }
 
-// API.md's choices; plainKinds below relies on them
+// the contract's choices (docs/http.md section 3); plainKinds below relies on them
 const delimiters = [',', ';', '|', '\t']
 
 // Numbers, booleans, dates and timestamps are never empty and never contain a quote, a line

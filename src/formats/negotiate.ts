@@ -12,7 +12,7 @@ const MEDIA_TYPES: Readonly<Record<string, FormatName>> = {
 }
 
 /**
- * Picks the format, first match wins (API.md section 3): the path suffix, the `format` query
+ * Picks the format, first match wins (docs/http.md section 3): the path suffix, the `format` query
  * parameter, the Accept header, NDJSON. Returns undefined when nothing acceptable is asked for (406).
  */
 export function negotiate (suffix: string | undefined, formatParam: string | undefined, accept: string | undefined): FormatName | undefined {

@@ -28,7 +28,7 @@ export interface Column {
   readonly value: ValueType
 }
 
-/** A column's type in the columnar formats (Parquet, Arrow): API.md section 3. */
+/** A column's type in the columnar formats (Parquet, Arrow): docs/http.md section 3. */
 export type ValueType =
   | { readonly type: 'bool' | 'int32' | 'int64' | 'float32' | 'float64' | 'date' | 'timestamp' | 'timestamptz' | 'string' | 'json' | 'binary' }
   | { readonly type: 'decimal'; readonly precision: number; readonly scale: number }
