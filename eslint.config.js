@@ -44,7 +44,7 @@ export default defineConfig(
     files: ['public/**/*.js'],
     languageOptions: {
       sourceType: 'script',
-      globals: Object.fromEntries(['window', 'document', 'location', 'fetch', 'sessionStorage', 'URL', 'URLSearchParams', 'AbortController', 'HTMLElement', 'IntersectionObserver'].map((name) => [name, 'readonly']))
+      globals: Object.fromEntries(['window', 'document', 'location', 'fetch', 'sessionStorage', 'URL', 'URLSearchParams', 'AbortController', 'HTMLElement', 'IntersectionObserver', 'setTimeout', 'clearTimeout'].map((name) => [name, 'readonly']))
     }
   },
   {

@@ -90,6 +90,9 @@ t.test('listings show only what the key may read', async (t) => {
     (await app.inject({ url: '/reports', headers: bearer(key) })).json<{ reports: Array<{ name: string }> }>().reports.map((r) => r.name)
   t.same(await names(KEYS.finance), ['everything', 'revenue_daily'])
   t.same(await names(KEYS.tenant2), ['tenant_cursor', 'tenant_keyset'], 'a tenant key never reaches an unscoped report')
+  // a key's own cap, for a client (the reports page) to keep within
+  t.equal((await app.inject({ url: '/reports', headers: bearer(KEYS.capped) })).headers['sluice-max-streams'], '1', 'a key with max_streams is told it')
+  t.equal((await app.inject({ url: '/reports', headers: bearer(KEYS.finance) })).headers['sluice-max-streams'], undefined, 'a key without has no such header')
   const openapi = (await app.inject({ url: '/openapi.json', headers: bearer(KEYS.tenant2) })).json<{ paths: Record<string, unknown>, security: unknown }>()
   t.same(Object.keys(openapi.paths).sort(), ['/links', '/reports/tenant_cursor', '/reports/tenant_keyset'], 'its reports, and POST /links')
   t.ok(openapi.security)

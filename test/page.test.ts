@@ -2,11 +2,13 @@
 // playwright-core, on a Sluice listening on a real port. What a person does: fill a report's
 // form, read the preview and the estimate, make a mistake and read the server's word for it,
 // download a CSV, the browser's own download, byte for byte what curl gets; then the same with
-// API keys on, where the key lives in the tab and the download goes through a signed link.
+// API keys on, where the key lives in the tab and the download goes through a signed link; and a
+// key of one stream, whose every preview and estimate still arrives, one request at a time.
 import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -22,6 +24,8 @@ const CURL = '/usr/bin/curl'
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url))
 const DESKTOP = { width: 1280, height: 900 }
 const PHONE = { width: 390, height: 844 }
+/** every demo report in view at once: all their previews and estimates are asked together */
+const TALL = { width: 1280, height: 4000 }
 const REPORT = 'orders_by_status'
 
 interface Listed { name: string, params: { properties: Record<string, unknown> }, columns: Array<{ name: string }>, formats: string[] }
@@ -210,6 +214,98 @@ async function run (): Promise<void> {
     const logged = JSON.stringify(logs)
     t.ok(logged.includes('/links') && logged.includes('signature=[redacted]'), 'the log has the visit')
     t.notOk(logged.includes(key) || logged.includes(signature), 'but neither the key nor the signature')
+  })
+
+  t.test('a key of one stream: every preview and estimate, one report request at a time, a 429 asked again', async (t) => {
+    const key = randomBytes(24).toString('base64url')
+    const check = randomBytes(24).toString('base64url')
+    const keysFile = path.join(work, 'one-stream.json')
+    const sha = (text: string): string => createHash('sha256').update(text).digest('hex')
+    await writeFile(keysFile, JSON.stringify([
+      { id: 'one-stream', sha256: sha(key), reports: ['*'], max_streams: 1 },
+      // the test's own reads, to compare with: a key of their own, taking none of the page's stream
+      { id: 'check', sha256: sha(check), reports: ['*'] }
+    ]))
+    const { app, url } = await listenTestApp(t, { apiKeysFile: keysFile })
+    // the page key's report requests as the server sees them: from their arrival to their response's end
+    let running = 0
+    let most = 0
+    let answered = 0
+    app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+      if (!(request.url ?? '').startsWith('/reports/') || request.headers.authorization !== `Bearer ${key}`) return
+      running++
+      most = Math.max(most, running)
+      response.on('close', () => {
+        running--
+        answered++
+      })
+    })
+    const checking = { authorization: `Bearer ${check}` }
+    const listing = await fetch(`${url}/reports`, { headers: { authorization: `Bearer ${key}` } })
+    t.equal(listing.headers.get('sluice-max-streams'), '1', 'GET /reports tells the key its max_streams')
+    const listed = ((await listing.json()) as { reports: Listed[] }).reports
+    t.ok(listed.length >= 5, `${listed.length} reports on the page`)
+    t.equal((await fetch(`${url}/reports`, { headers: checking })).headers.get('sluice-max-streams'), null, 'a key without max_streams is told none')
+
+    const { context, page, seen } = await open(t, browser, url, TALL)
+    const refusals: string[] = []
+    page.on('response', (response) => { if (response.status() === 429) refusals.push(response.url()) })
+    await page.goto(`${url}/`)
+    await page.locator('input[name="key"]').fill(key)
+    await page.locator('input[name="key"]').press('Enter')
+    await page.locator(`#report-${REPORT}`).waitFor()
+    // the one report with a required parameter previews once it is given, while the others' run
+    await page.locator(`#report-${REPORT} select[name="status"]`).selectOption('paid')
+    for (const report of listed) {
+      const section = page.locator(`#report-${report.name}`)
+      // done: its preview shown, or an error under its form
+      await page.locator(`#report-${report.name}[aria-busy="false"]`).filter({ has: page.locator('table, .form-error:not(:empty)') }).waitFor({ timeout: 60_000 })
+      t.equal(await section.locator('.form-error').textContent(), '', `${report.name}: no error under the form`)
+      const query = report.name === REPORT ? 'status=paid' : ''
+      const api = await (await fetch(`${url}/reports/${report.name}.json?${query === '' ? '' : `${query}&`}limit=20`, { headers: checking })).json() as { rows: Row[] }
+      t.ok(api.rows.length > 0, `${report.name}: the API has rows to compare with`)
+      await samePreview(t, page, report.name, report.columns.map((column) => column.name), api.rows)
+      const head = await fetch(`${url}/reports/${report.name}?${query}`, { method: 'HEAD', headers: checking })
+      const estimate = await section.locator('[data-estimate]').getAttribute('data-estimate')
+      t.ok(estimate !== null && /^\d+$/.test(estimate), `${report.name}: an estimate (${estimate})`)
+      t.equal(estimate, head.headers.get('x-estimated-rows'), `${report.name}: the planner's estimate, as HEAD gives it`)
+    }
+    t.equal(answered, 2 * listed.length, 'a preview and an estimate per report reached the server')
+    t.equal(most, 1, 'never more than one of them at once')
+    t.same(refusals, [], 'so none was refused')
+
+    // the key's one stream taken elsewhere (another tab, a download): the page's request gets 429s,
+    // waits as their Retry-After says and asks again, then shows the rows once the stream is free
+    const other = app.streaming.streams.take({ id: 'one-stream', maxStreams: 1 })
+    let given = false
+    const giveBack = (): void => {
+      if (!given) app.streaming.streams.give(other)
+      given = true
+    }
+    t.teardown(giveBack)
+    const products = page.locator('#report-products')
+    const refused = page.waitForResponse((response) => response.url().includes('/reports/products.json') && response.status() === 429)
+    await products.locator('input[name="limit"]').fill('5')
+    await products.locator('input[name="limit"]').press('Enter')
+    const first = await refused
+    t.equal(await first.headerValue('retry-after'), '1', 'a 429 with its Retry-After')
+    await products.locator('.preview-status', { hasText: 'asking again in 1 s' }).waitFor()
+    t.equal(await products.getAttribute('aria-busy'), 'true', 'the preview waits')
+    t.equal(await products.locator('.form-error').textContent(), '', 'with no error shown')
+    const askedAgain = refusals.length
+    await page.waitForResponse((response) => response.url().includes('/reports/products.json') && response.status() === 429)
+    t.ok(refusals.length > askedAgain, 'asked again, and refused again while the stream is taken')
+    const served = page.waitForResponse((response) => response.url().includes('/reports/products.json') && response.status() === 200)
+    const freed = Date.now()
+    giveBack()
+    await served
+    t.ok(Date.now() - freed < 2500, 'asked again within a Retry-After of the stream coming free')
+    await page.locator('#report-products[aria-busy="false"]').waitFor()
+    const api = await (await fetch(`${url}/reports/products.json?limit=5`, { headers: checking })).json() as { rows: Row[] }
+    await samePreview(t, page, 'products', listed.find((report) => report.name === 'products')!.columns.map((column) => column.name), api.rows)
+    t.equal(most, 1, 'and the server never had more than one of the page key\'s requests at once')
+    await context.close()
+    onlySluice(t, seen, url)
   })
 }
 

@@ -3,12 +3,16 @@
 // from HEAD. Downloads are the browser's own (a link it follows), never a fetch into this page:
 // the file may be gigabytes. With API keys on, the key lives in this tab's sessionStorage only and
 // downloads go through signed links (POST /links), since a followed link cannot send a header.
+// Previews and estimates run no more at once than the key's max_streams, which GET /reports tells
+// (Sluice-Max-Streams), and a 429 is asked again once its Retry-After has passed.
 'use strict'
 
 const KEY_ITEM = 'sluice.key'
 const PREVIEW_ROWS = 20
 // a page's link is followed at once; a short life keeps a copied URL from outliving the visit
 const LINK_TTL = 300
+// a 503 (the whole server busy) is asked again this many times before it is shown
+const UNAVAILABLE_RETRIES = 3
 
 const state = { keysOn: false, key: null }
 
@@ -21,6 +25,7 @@ document.addEventListener('DOMContentLoaded', () => {
   document.getElementById('forget-key').addEventListener('click', () => {
     sessionStorage.removeItem(KEY_ITEM)
     state.key = null
+    streams.cap = Infinity
     showReports([])
     askKey('')
   })
@@ -54,6 +59,7 @@ async function useKey (key) {
     return
   }
   state.key = key
+  streams.cap = capOf(listing)
   sessionStorage.setItem(KEY_ITEM, key)
   document.getElementById('key-form').hidden = true
   document.getElementById('key-status').hidden = false
@@ -79,6 +85,101 @@ async function request (url, init = {}) {
     if (error.name !== 'AbortError') notice(`Sluice did not answer: ${error.message}`)
     return undefined
   }
+}
+
+// ---- report requests: no more at once than the key may run (docs/http.md section 6) ----
+
+/** this page's report requests (GET and HEAD under /reports/) running, and those waiting for a turn */
+const streams = { cap: Infinity, running: 0, waiting: [] }
+
+/** The key's max_streams from GET /reports' Sluice-Max-Streams; none said: no cap of the key's own. */
+function capOf (listing) {
+  const cap = Number(listing.headers.get('sluice-max-streams'))
+  return Number.isSafeInteger(cap) && cap > 0 ? cap : Infinity
+}
+
+/**
+ * A GET or HEAD of a report, started once this page runs fewer report requests than the key's
+ * cap, and asked again after a 429 (the key's streams also run elsewhere: another tab, a download)
+ * or, a few times, a 503, once its Retry-After has passed. `read` gets the response (undefined when Sluice
+ * did not answer) while its turn is still held: the server counts a stream until its last byte,
+ * so a body is read to its end before the next request starts. Nothing is read once `signal`
+ * aborted it; `onWait` is told of each wait, in seconds.
+ */
+async function reportRequest (url, init, read, onWait = () => {}) {
+  let unavailable = 0
+  for (;;) {
+    if (!(await takeTurn(init.signal))) return
+    let response
+    let seconds
+    try {
+      response = await request(url, init)
+      seconds = retryAfter(response, unavailable)
+      if (seconds === undefined) return await read(response)
+    } finally {
+      giveTurn()
+    }
+    if (response.status === 503) unavailable++
+    onWait(response.status, seconds)
+    if (!(await pause(seconds * 1000, init.signal))) return
+  }
+}
+
+/** The seconds to wait before asking again, or undefined when the answer is to be shown as it is. */
+function retryAfter (response, unavailable) {
+  if (response === undefined) return undefined
+  const header = response.headers.get('retry-after')
+  const retry = response.status === 429 || (response.status === 503 && header !== null && unavailable < UNAVAILABLE_RETRIES)
+  if (!retry) return undefined
+  // Sluice sends whole seconds; at least one, so that a busy key is not asked in a tight loop
+  return /^\d+$/.test(header?.trim() ?? '') ? Math.max(1, Number(header)) : 1
+}
+
+/** Resolves true once this request may start, or false when `signal` aborts it first. */
+function takeTurn (signal) {
+  if (signal.aborted) return Promise.resolve(false)
+  return new Promise((resolve) => {
+    const start = () => {
+      signal.removeEventListener('abort', leave)
+      streams.running++
+      resolve(true)
+    }
+    const leave = () => {
+      streams.waiting.splice(streams.waiting.indexOf(start), 1)
+      resolve(false)
+    }
+    signal.addEventListener('abort', leave, { once: true })
+    streams.waiting.push(start)
+    startWaiting()
+  })
+}
+
+function giveTurn () {
+  streams.running--
+  startWaiting()
+}
+
+/** In the order they came: a preview asked first is shown first. */
+function startWaiting () {
+  while (streams.running < streams.cap && streams.waiting.length > 0) streams.waiting.shift()()
+}
+
+/** Resolves true after `ms`, or false as soon as `signal` aborts. */
+function pause (ms, signal) {
+  return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve(false)
+      return
+    }
+    const done = (waited) => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', stop)
+      resolve(waited)
+    }
+    const stop = () => done(false)
+    const timer = setTimeout(() => done(true), ms)
+    signal.addEventListener('abort', stop, { once: true })
+  })
 }
 
 async function messageOf (response) {
@@ -322,17 +423,31 @@ async function showPreview (report, section, form, signal) {
   if (!query.has('limit') || Number(query.get('limit')) > PREVIEW_ROWS) query.set('limit', String(PREVIEW_ROWS))
   const path = `/reports/${encodeURIComponent(report.name)}`
   const estimateQuery = queryOf(form)
-  const [rows, head] = await Promise.all([
-    request(`${path}.json?${query}`, { signal }),
-    request(`${path}?${estimateQuery}`, { method: 'HEAD', signal })
-  ])
-  if (signal.aborted) return
+  const waiting = (status, seconds) => setStatus(section, status === 429
+    ? `This key runs all the streams it may (max_streams); asking again in ${seconds} s.`
+    : `Sluice is busy; asking again in ${seconds} s.`)
   try {
-    const estimate = section.querySelector('[data-estimate]')
-    const estimated = head?.ok ? head.headers.get('x-estimated-rows') : null
-    estimate.dataset.estimate = estimated ?? ''
-    estimate.textContent = estimated === null ? '—' : `≈ ${Number(estimated).toLocaleString('en')}`
-    if (rows === undefined) return
+    // each shown as it comes; with a key of one stream, the rows first
+    await Promise.all([
+      reportRequest(`${path}.json?${query}`, { signal }, (rows) => showRows(report, section, form, rows, signal), waiting),
+      reportRequest(`${path}?${estimateQuery}`, { method: 'HEAD', signal }, (head) => showEstimate(section, head, signal))
+    ])
+  } finally {
+    if (!signal.aborted) section.setAttribute('aria-busy', 'false')
+  }
+}
+
+function showEstimate (section, head, signal) {
+  if (signal.aborted) return
+  const estimate = section.querySelector('[data-estimate]')
+  const estimated = head?.ok ? head.headers.get('x-estimated-rows') : null
+  estimate.dataset.estimate = estimated ?? ''
+  estimate.textContent = estimated === null ? '—' : `≈ ${Number(estimated).toLocaleString('en')}`
+}
+
+async function showRows (report, section, form, rows, signal) {
+  if (signal.aborted || rows === undefined) return
+  try {
     if (!rows.ok) {
       showError(section, form, rows.status, await messageOf(rows))
       section.querySelector('.preview .scroll')?.remove()
@@ -349,8 +464,6 @@ async function showPreview (report, section, form, signal) {
   } catch (error) {
     // a newer preview aborted this one while its body was still arriving: that one will show
     if (!signal.aborted) setStatus(section, `No preview: ${error.message}`)
-  } finally {
-    if (!signal.aborted) section.setAttribute('aria-busy', 'false')
   }
 }
 
@@ -379,10 +492,12 @@ function cell (value, className) {
 
 /**
  * JSON.parse, with every number kept as the text Sluice sent (where the browser can give it):
- * a bigint or a numeric of many digits is shown as PostgreSQL wrote it, not as a double.
+ * a bigint or a numeric of many digits is shown as PostgreSQL wrote it, not as a double. Kept as
+ * raw JSON, so that a number inside a json column is written back as a number, not a string.
  */
 function parseWithSource (text) {
-  return JSON.parse(text, (_key, value, context) => typeof value === 'number' && typeof context?.source === 'string' ? context.source : value)
+  const raw = typeof JSON.rawJSON === 'function'
+  return JSON.parse(text, (_key, value, context) => raw && typeof value === 'number' && typeof context?.source === 'string' ? JSON.rawJSON(context.source) : value)
 }
 
 function setStatus (section, text) {

@@ -8,18 +8,24 @@ import { serveReport } from '../../src/stream/serve.js'
 export default async function reportsRoutes (app: FastifyInstance): Promise<void> {
   const config = { needsKey: true }
 
-  app.get('/', { config }, async (request) => ({
-    reports: [...app.reports.values()].filter((report) => visible(request, report)).map((report) => ({
-      name: report.name,
-      title: report.title,
-      description: report.description,
-      key: report.key,
-      params: paramsSchema(report),
-      columns: report.columns.map(({ name, type }) => ({ name, type })),
-      formats: FORMATS,
-      strategy: report.strategy
-    }))
-  }))
+  app.get('/', { config }, async (request, reply) => {
+    // the key's own cap on its report requests at once, for a client that keeps within it, as the
+    // reports page does (docs/http.md section 6)
+    const cap = request.apiKey?.maxStreams
+    if (cap !== undefined) reply.header('sluice-max-streams', String(cap))
+    return {
+      reports: [...app.reports.values()].filter((report) => visible(request, report)).map((report) => ({
+        name: report.name,
+        title: report.title,
+        description: report.description,
+        key: report.key,
+        params: paramsSchema(report),
+        columns: report.columns.map(({ name, type }) => ({ name, type })),
+        formats: FORMATS,
+        strategy: report.strategy
+      }))
+    }
+  })
 
   for (const report of app.reports.values()) {
     const options = {
