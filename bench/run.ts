@@ -8,6 +8,7 @@
 //
 //   npm run bench -- --quick          a smoke run: a 100k-row table, one round
 //   npm run bench -- --soak 600       instead of all that: the soak (bench/soak.ts)
+//   npm run bench -- --crowd          instead of all that: the crowd scenes (bench/crowd.ts)
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -22,6 +23,7 @@ import { startEmbedded, type EmbeddedServer } from '../src/db/embedded.js'
 import { migrateToLatest } from '../src/db/migrate.js'
 import { seedDemo } from '../src/db/seed.js'
 import { chart } from './chart.js'
+import { SCENES, crowdChart, crowdTargets, renderCrowd, runScene, type SceneResult } from './crowd.js'
 import { CLIENT, measuredDownload } from './curl.js'
 import { ordersDataset, reportPath, shapedDataset, writeReports, type Dataset, type Strategy } from './datasets.js'
 import { baselineFootprint, sluiceFootprint } from './footprint.js'
@@ -41,7 +43,9 @@ const USAGE = `npm run bench [-- options]
   --cpu-prof       also profile the server over one CSV and one NDJSON download and print
                    its 15 hottest functions (bench/results/prof-<date>/)
   --soak SECONDS   instead of the throughput run: 16 client loops for SECONDS against orders
-                   and the shaped 1M table, whatever --rows and --quick say (bench/soak.ts)`
+                   and the shaped 1M table, whatever --rows and --quick say (bench/soak.ts)
+  --crowd          instead of the throughput run: 64 and 256 concurrent downloads of the shaped
+                   1M table at the defaults, a fresh server each (bench/crowd.ts); about 6 minutes`
 
 const DEMO_ORDERS = 1_000_000
 const DEFAULT_ROWS = [1_000_000, 5_000_000]
@@ -114,6 +118,7 @@ const { values: args } = (() => {
         quick: { type: 'boolean', default: false },
         'cpu-prof': { type: 'boolean', default: false },
         soak: { type: 'string' },
+        crowd: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false }
       }
     })
@@ -142,7 +147,7 @@ let client: pg.Client | undefined
 let copies: CopyRunner | undefined
 let reportsDir: string | undefined
 try {
-  const needsOrders = soakSeconds !== undefined || !quick
+  const needsOrders = soakSeconds !== undefined || (!quick && !args.crowd)
   let connectionString = process.env.DATABASE_URL
   if (connectionString === undefined || connectionString === '') {
     say('starting the embedded PostgreSQL in .data/bench ...')
@@ -153,12 +158,25 @@ try {
   const db = client = new pg.Client({ connectionString, application_name: 'sluice-bench' })
   await db.connect()
   const tables: Dataset[] = needsOrders ? [await ordersDataset(db)] : []
-  for (const rows of soakSeconds === undefined ? shapedRows : [REFERENCE_ROWS]) tables.push(await shapedDataset(db, rows, say))
+  for (const rows of soakSeconds === undefined && !args.crowd ? shapedRows : [REFERENCE_ROWS]) tables.push(await shapedDataset(db, rows, say))
   reportsDir = await writeReports(tables)
   await mkdir(RESULTS_DIR, { recursive: true })
   const app = server = await startServer({ databaseUrl: connectionString, reportsDir, env: SERVER_ENV })
 
-  if (soakSeconds !== undefined) {
+  if (args.crowd) {
+    const reference = tables.find((table) => table.rows === REFERENCE_ROWS) ?? tables[tables.length - 1]!
+    const scenes: SceneResult[] = []
+    for (const scene of SCENES) scenes.push(await runScene(scene, connectionString, reportsDir, reference, say))
+    const targets = crowdTargets(scenes)
+    const base = path.join(RESULTS_DIR, `crowd-${date}`)
+    await writeFile(`${base}.json`, JSON.stringify(scenes, null, 2) + '\n')
+    await writeFile(`${base}.svg`, crowdChart(scenes))
+    await writeFile(`${base}.md`, `# Sluice crowd bench ${date}\n\nnode ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown cpu'}, ${os.type()} ${os.release()}\n\n![RSS over time](crowd-${date}.svg)\n\n| target | measured | target | result |\n| --- | --- | --- | --- |\n` +
+      targets.map((t) => `| ${t.name} | ${t.measured} | ${t.target} | ${t.pass ? 'PASS' : 'FAIL'} |`).join('\n') + '\n\n' + renderCrowd(scenes))
+    for (const t of targets) say(`${t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.measured} (target ${t.target})`)
+    say(`results: ${path.relative(process.cwd(), base)}.json, .md, .svg`)
+    if (targets.some((t) => !t.pass)) process.exitCode = 1
+  } else if (soakSeconds !== undefined) {
     const pass = await soak({
       server: app,
       datasets: tables,

@@ -18,6 +18,8 @@ export interface Config {
   readonly streamTimeoutMs: number
   readonly stallTimeoutMs: number
   readonly maxStreams: number
+  /** what all running responses may hold together in batches, encoders and compressors (src/stream/budget.ts) */
+  readonly streamMemoryMb: number
   readonly apiKeysFile: string | undefined
   readonly shutdownTimeoutMs: number
   readonly logLevel: string
@@ -50,6 +52,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     streamTimeoutMs: integer(env, 'STREAM_TIMEOUT_MS', 3_600_000, 1, MAX_TIMER_MS),
     stallTimeoutMs: integer(env, 'STALL_TIMEOUT_MS', 30_000, 1, MAX_TIMER_MS),
     maxStreams: integer(env, 'MAX_STREAMS', 64, 1, 100_000),
+    // the default: docs/decisions/0008-stream-memory.md
+    streamMemoryMb: integer(env, 'STREAM_MEMORY_MB', 128, 1, 1_000_000),
     apiKeysFile: optional(env, 'API_KEYS_FILE'),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, MAX_TIMER_MS),
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', LOG_LEVELS),

@@ -10,7 +10,7 @@ const TOO_MANY = { statusCode: 429, message: /max_streams/ }
 const BUSY = { statusCode: 503, message: /MAX_STREAMS/ }
 
 t.test('a key at its max_streams gets 429; the others and requests without a key go on', async (t) => {
-  const admission = new Admission(10, 2000)
+  const admission = new Admission(10, 2000, 128 << 20)
   const first = admission.take(capped)
   t.throws(() => admission.take(capped), { statusCode: 429, message: /max_streams \(1\)/ })
   const other = admission.take(open)
@@ -24,7 +24,7 @@ t.test('a key at its max_streams gets 429; the others and requests without a key
 })
 
 t.test('MAX_STREAMS: 503 with LEASE_TIMEOUT_MS as Retry-After; the key\'s own cap is told first', async (t) => {
-  const admission = new Admission(1, 3000)
+  const admission = new Admission(1, 3000, 128 << 20)
   const only = admission.take(undefined)
   t.throws(() => admission.take(open), { statusCode: 503, headers: { 'retry-after': '3' }, message: /all 1 stream slots are busy \(MAX_STREAMS\)/ })
   admission.give(only)
@@ -42,7 +42,7 @@ t.test('MAX_STREAMS: 503 with LEASE_TIMEOUT_MS as Retry-After; the key\'s own ca
 })
 
 t.test('a ticket given back twice counts once; idle waits for the last one', async (t) => {
-  const admission = new Admission(2, 1000)
+  const admission = new Admission(2, 1000, 128 << 20)
   const a = admission.take(capped)
   const b = admission.take(undefined)
   admission.give(a)

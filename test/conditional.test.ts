@@ -198,7 +198,7 @@ t.test('If-None-Match and If-Modified-Since: 304, no body, and the report itself
     })
   }
   t.equal(app.streaming.streams.active, 0, 'no stream slot is left taken')
-  t.ok(poolWhole(app.pool), 'every lease is back in the pool')
+  t.ok(poolWhole(app), 'every lease is back in the pool')
   const metrics = await app.inject('/metrics')
   t.match(metrics.body, /sluice_streams_ended_total\{report="items",format="ndjson",strategy="keyset",outcome="not_modified"\} [1-9]/, 'the 304s are counted, outcome not_modified')
 })
@@ -300,7 +300,7 @@ t.test('a version query that times out is a 504, and gives back what it took', a
     t.equal(res.headers['cache-control'], 'no-store')
   }
   t.equal(app.streaming.streams.active, 0)
-  await waitFor(() => poolWhole(app.pool), { timeout: 2000, what: 'the pool to be whole' })
+  await waitFor(() => poolWhole(app), { timeout: 2000, what: 'the pool to be whole' })
 })
 
 t.test('the OpenAPI document shows ETag and 304 for versioned reports only', async (t) => {
@@ -325,7 +325,7 @@ t.test('a client that leaves while the version query runs: it is cancelled, and 
     const res = await get(`${url}/reports/${name}`, { until: running })
     t.equal(res.status, 0, `${name}: left before any answer`)
     await waitFor(async () => (await busySessions(client, applicationName)).length === 0, { timeout: 2000, what: 'the version query to be cancelled' })
-    await waitFor(() => poolWhole(app.pool) && app.streaming.streams.active === 0, { timeout: 2000, what: 'the lease and the stream slot to be back' })
+    await waitFor(() => poolWhole(app) && app.streaming.streams.active === 0, { timeout: 2000, what: 'the lease and the stream slot to be back' })
     t.pass(`${name}: the version query was cancelled, its lease and slot are back`)
   }
 })

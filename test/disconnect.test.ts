@@ -44,7 +44,7 @@ const { app, url, applicationName, logs } = await listenTestApp(t, { reportsDir 
 
 /** Nothing of this app runs in the database, every connection is back, every stream slot is free. */
 async function settled (): Promise<boolean> {
-  if (!poolWhole(app.pool) || app.streaming.streams.active !== 0) return false
+  if (!poolWhole(app) || app.streaming.streams.active !== 0) return false
   return (await busySessions(client, applicationName)).length === 0
 }
 

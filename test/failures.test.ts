@@ -145,7 +145,7 @@ t.test('PostgreSQL restarted mid-stream', async (t) => {
   await waitFor(async () => (await get(`${url}/ready`)).status === 200, { timeout: 10_000, what: '/ready 200 once the database is back' })
   t.pass('/ready is 200 once the database is back')
   await wholeDownloads(t, url, ['big', 'big_cursor'], rows)
-  await waitFor(() => poolWhole(app.pool) && app.streaming.streams.active === 0, { timeout: 1000, what: 'the pool whole' })
+  await waitFor(() => poolWhole(app) && app.streaming.streams.active === 0, { timeout: 1000, what: 'the pool whole' })
   t.same(unexpected, [], 'no uncaughtException or unhandledRejection')
 })
 
@@ -179,7 +179,7 @@ function reports (name: string, napAt = NAP_AT): Record<string, string> {
 /** Nothing of the app runs in the database, every connection is back, every stream slot free. */
 async function settled (t: Test, what: string): Promise<void> {
   try {
-    await waitFor(async () => poolWhole(app.pool) && app.streaming.streams.active === 0 && (await busySessions(client, applicationName)).length === 0, { timeout: 2000, what })
+    await waitFor(async () => poolWhole(app) && app.streaming.streams.active === 0 && (await busySessions(client, applicationName)).length === 0, { timeout: 2000, what })
     t.pass(`${what}: the pool whole, nothing running`)
   } catch {
     t.fail(`${what}: the pool whole, nothing running`, {

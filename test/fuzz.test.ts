@@ -112,7 +112,7 @@ async function fuzz (t: Test, overrides: Partial<Config>, authorizations: readon
   t.comment(`statuses: ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`)
   t.same(failures.slice(0, 10), [], `no 5xx, no hang (seed ${seed}; replay with SEED=${seed})`)
 
-  await waitFor(async () => (await busySessions(client, applicationName)).length === 0 && poolWhole(app.pool), { timeout: 2000, what: 'no session busy, the pool whole' })
+  await waitFor(async () => (await busySessions(client, applicationName)).length === 0 && poolWhole(app), { timeout: 2000, what: 'no session busy, the pool whole' })
   const errors = logs.filter((line) => (line.level as number) >= 50)
   t.same(errors.map((line) => line.msg), [], 'nothing logged as an error')
   const orders = await get(`${url}/reports/orders.csv?limit=5&header=0`, { headers: { authorization: authorizations[0] ?? '' } })

@@ -109,46 +109,53 @@ t.test('POOL_MAX=2: six concurrent keyset downloads share two connections page b
   t.ok(mostSessions >= 1 && mostSessions <= 2, `pg_stat_activity never showed more than 2 sessions of the app (most: ${mostSessions})`)
 })
 
-t.test('POOL_MAX=2: with both connections held by cursors, the next cursor downloads are refused with 503 within the lease timeout', async (t) => {
+t.test('POOL_MAX=2: a cursor holds one connection, the next cursor downloads are refused with 503 within the lease timeout, and keyset downloads beside them still get their turns', async (t) => {
   const LEASE_MS = 300
   const { app, url, port, applicationName } = await serve('pool of two, short lease', { poolMax: 2, leaseTimeoutMs: LEASE_MS })
-  const held = [await hold(t, port, '/reports/big_cursor.ndjson'), await hold(t, port, '/reports/big_cursor.ndjson')]
-  await waitFor(async () => (await busySessions(client, applicationName)).filter((s) => s.state === 'idle in transaction').length === 2, {
-    timeout: 5000, what: 'two cursor sessions idle in transaction'
+  t.equal(app.leases.turns.holdMax, 1, 'of two connections, cursors may hold one: the other is kept for pages')
+  const held = await hold(t, port, '/reports/big_cursor.ndjson')
+  await waitFor(async () => (await busySessions(client, applicationName)).filter((s) => s.state === 'idle in transaction').length === 1, {
+    timeout: 5000, what: 'the cursor session idle in transaction'
   })
-  t.equal(app.pool.totalCount, 2, 'the two paused cursor downloads hold both connections')
 
-  // several at once: each waits its own lease timeout, none waits longer
-  const refused = await Promise.all([1, 2, 3].map(async () => {
-    const started = performance.now()
-    // a guard, not a wait: without a lease timeout the request would hang
-    const res = await get(`${url}/reports/big_cursor.ndjson`, { until: timer(LEASE_MS * 20) })
-    return { res, ms: performance.now() - started }
-  }))
+  // several at once: each waits its own lease timeout, none waits longer; a keyset download
+  // beside them goes through the connection cursors may not take
+  const started = performance.now()
+  const [keyset, ...refused] = await Promise.all([
+    get(`${url}/reports/big.ndjson`),
+    ...[1, 2, 3].map(async () => {
+      // a guard, not a wait: without a lease timeout the request would hang
+      const res = await get(`${url}/reports/big_cursor.ndjson`, { until: timer(LEASE_MS * 20) })
+      return { res, ms: performance.now() - started }
+    })
+  ])
   for (const [i, { res, ms }] of refused.entries()) {
-    t.equal(res.status, 503, `request ${i + 1}: 503`)
-    t.match(res.headers['retry-after'], /^[1-9]\d*$/, `request ${i + 1}: Retry-After in whole seconds`)
+    t.equal(res.status, 503, `cursor request ${i + 1}: 503`)
+    t.match(res.headers['retry-after'], /^[1-9]\d*$/, `cursor request ${i + 1}: Retry-After in whole seconds`)
     t.match(res.headers['content-type'], /^application\/json/)
-    t.match(json(res), { statusCode: 503, error: 'Service Unavailable', message: /LEASE_TIMEOUT_MS/ })
-    t.ok(ms >= LEASE_MS && ms < LEASE_MS * 5, `request ${i + 1}: refused after ${Math.round(ms)} ms: no sooner than the lease timeout, well before 5x it`)
+    t.match(json(res), { statusCode: 503, error: 'Service Unavailable', message: /connections cursor reports may hold.*LEASE_TIMEOUT_MS/ })
+    t.ok(ms >= LEASE_MS && ms < LEASE_MS * 5, `cursor request ${i + 1}: refused after ${Math.round(ms)} ms: no sooner than the lease timeout, well before 5x it`)
   }
-  t.equal(app.pool.waitingCount, 0, 'nobody is left waiting for a connection')
-  t.equal(app.pool.totalCount, 2, 'still two connections')
+  t.equal(keyset.status, 200, 'the keyset download beside them: 200')
+  t.ok(keyset.complete, 'and complete')
+  sameBytes(t, keyset.body, expectedNdjson, 'and whole')
+  t.equal(app.leases.turns.waitingFirst + app.leases.turns.waitingNext, 0, 'nobody is left waiting for a connection')
+  t.equal(app.leases.turns.holding, 1, 'the paused cursor still holds its connection')
 
-  // the gauges see the same: both in use, and a request waiting while it waits
-  t.same(poolGauges(await scrape(url)), { in_use: 2, idle: 0, waiting: 0 }, '/metrics: two connections in use, nobody waiting')
+  // the gauges see the same: one in use, and a request waiting while it waits
+  t.match(poolGauges(await scrape(url)), { in_use: 1, waiting: 0 }, '/metrics: one connection in use, nobody waiting')
   const waiting = get(`${url}/reports/big_cursor.ndjson`, { until: timer(LEASE_MS * 20) })
   const gauges = await waitFor(async () => {
     const now = poolGauges(await scrape(url))
     return now.waiting === 1 ? now : undefined
   }, { timeout: LEASE_MS, what: '/metrics showing a request waiting for a connection' })
-  t.same(gauges, { in_use: 2, idle: 0, waiting: 1 }, '/metrics: two connections in use, one request waiting')
+  t.match(gauges, { in_use: 1, waiting: 1 }, '/metrics: one connection in use, one request waiting')
   t.equal((await waiting).status, 503)
 
-  for (const { socket } of held) socket.destroy()
-  await waitFor(() => poolWhole(app.pool) && app.streaming.streams.active === 0, { timeout: 1000, what: 'the held connections back' })
+  held.socket.destroy()
+  await waitFor(() => poolWhole(app) && app.streaming.streams.active === 0, { timeout: 1000, what: 'the held connection back' })
   const after = await get(`${url}/reports/big_cursor.ndjson`)
-  t.ok(after.complete, 'once they are back, a cursor download is served')
+  t.ok(after.complete, 'once it is back, a cursor download is served')
   sameBytes(t, after.body, expectedNdjson, 'and is whole')
 })
 
@@ -168,14 +175,14 @@ t.test('MAX_STREAMS=2: a third report request is refused at once, /health still 
     t.match(json(res), { statusCode: 503, error: 'Service Unavailable', message: /MAX_STREAMS/ })
     t.ok(ms < LEASE_MS / 5, `${report}: refused in ${Math.round(ms)} ms, without waiting out the ${LEASE_MS} ms lease timeout`)
   }
-  t.equal(app.pool.waitingCount, 0, 'the refused requests never queued for a connection')
+  t.equal(app.leases.turns.waitingFirst, 0, 'the refused requests never queued for a connection')
   t.equal(app.pool.totalCount, leasesBefore, 'nor took one')
   const health = await get(`${url}/health`)
   t.equal(health.status, 200, '/health answers while the slots are full')
   t.same(json(health), { status: 'ok' })
 
   for (const { socket } of held) socket.destroy()
-  await waitFor(() => app.streaming.streams.active === 0 && poolWhole(app.pool), { timeout: 1000, what: 'both slots free' })
+  await waitFor(() => app.streaming.streams.active === 0 && poolWhole(app), { timeout: 1000, what: 'both slots free' })
   for (const [, report] of STRATEGIES) {
     const res = await get(`${url}/reports/${report}.ndjson?limit=100`)
     t.equal(res.status, 200, `${report}: admitted again once the slots are free`)
@@ -195,7 +202,7 @@ t.test('STATEMENT_TIMEOUT_MS: a slow first page is a 504 before the first byte, 
     t.match(res.headers['content-type'], /^application\/json/)
     t.match(json(res), { statusCode: 504, error: 'Gateway Timeout', message: /statement timeout/ })
     t.ok(ms >= STATEMENT_MS && ms < SLEEP_S * 500, `${report}: after ${Math.round(ms)} ms: the statement was cut, it did not sleep its ${SLEEP_S} s out`)
-    await waitFor(async () => poolWhole(app.pool) && app.streaming.streams.active === 0 && (await busySessions(client, applicationName)).length === 0, {
+    await waitFor(async () => poolWhole(app) && app.streaming.streams.active === 0 && (await busySessions(client, applicationName)).length === 0, {
       timeout: 1000, what: `${report}: the connection back and nothing running`
     })
     t.pass(`${report}: within a second the connection is back and nothing of the app runs`)
@@ -221,7 +228,7 @@ t.test('STREAM_TIMEOUT_MS: a slow but reading client is cut once the response ha
     t.equal(res.complete, false, `${strategy}: the client sees it aborted, without the final chunk`)
     t.ok(res.body.length > 0 && res.body.length < expectedNdjson.length && expectedNdjson.subarray(0, res.body.length).equals(res.body),
       `${strategy}: ${res.body.length} bytes arrived, the start of the report`)
-    await waitFor(async () => poolWhole(app.pool) && (await busySessions(client, applicationName)).length === 0, {
+    await waitFor(async () => poolWhole(app) && (await busySessions(client, applicationName)).length === 0, {
       timeout: 1000, what: `${strategy}: nothing of the app busy`
     })
     t.pass(`${strategy}: within a second nothing of the app is busy and the pool is whole`)
@@ -238,7 +245,7 @@ t.test('STALL_TIMEOUT_MS: a client that stops reading is cut off and what it hel
     const line = await streamEnded(logs, reqId, 10_000)
     t.equal(line.outcome, 'stalled', `${strategy}: logged as stalled`)
     t.match(line.reason, /STALL_TIMEOUT_MS/)
-    await waitFor(async () => poolWhole(app.pool) && (await busySessions(client, applicationName)).length === 0, {
+    await waitFor(async () => poolWhole(app) && (await busySessions(client, applicationName)).length === 0, {
       timeout: 1000, what: `${strategy}: the connection released`
     })
     t.pass(`${strategy}: within a second of the stall, no session idle in transaction, the pool whole`)
@@ -322,14 +329,14 @@ t.test('clients that vanish at random points leave nothing behind, and a pool of
     if (res.status === 200) t.equal((await streamEnded(logs, reqId)).outcome, 'client_closed', `${what}: logged as client_closed`)
   }
   try {
-    await waitFor(async () => poolWhole(app.pool) && app.streaming.streams.active === 0 && (await busySessions(client, applicationName)).length === 0, {
+    await waitFor(async () => poolWhole(app) && app.streaming.streams.active === 0 && (await busySessions(client, applicationName)).length === 0, {
       timeout: 2000, what: 'everything back'
     })
   } catch {
     // fall through to the assertions, which say what was left
   }
   t.same(await busySessions(client, applicationName), [], 'pg_stat_activity: nothing of the app active or idle in transaction')
-  t.ok(poolWhole(app.pool) && app.pool.totalCount <= 1, 'the one connection is back in the pool')
+  t.ok(poolWhole(app) && app.pool.totalCount <= 1, 'the one connection is back in the pool')
   t.equal(app.streaming.streams.active, 0, 'every stream slot is free')
 
   for (const [strategy, report] of STRATEGIES) {

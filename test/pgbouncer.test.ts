@@ -124,7 +124,7 @@ t.test('a client that disconnects cancels its statement through the pooler', asy
     const res = await get(`${url}/reports/${report}.ndjson`, { until: sleeping })
     t.equal(res.status, 0, `${report}: the client left before the first byte`)
     const left = Date.now()
-    await waitFor(async () => poolWhole(app.pool) && await busy() === 0, { timeout: 1000, what: `${report}: the statement cancelled` })
+    await waitFor(async () => poolWhole(app) && await busy() === 0, { timeout: 1000, what: `${report}: the statement cancelled` })
     t.pass(`${report}: ${Date.now() - left} ms after the client left, no server connection is at work (it slept ${SLEEP_S} s)`)
   }
 })
@@ -137,7 +137,7 @@ t.test('STATEMENT_TIMEOUT_MS holds through the pooler: a 504 before the first by
     const res = await get(`${url}/reports/${report}.ndjson`)
     t.equal(res.status, 504, `${report}: 504`)
     t.ok(Date.now() - started < SLEEP_S * 500, `${report}: after ${Date.now() - started} ms, not the ${SLEEP_S} s it would sleep`)
-    await waitFor(async () => poolWhole(app.pool) && await busy() === 0, { timeout: 1000, what: `${report}: nothing left running` })
+    await waitFor(async () => poolWhole(app) && await busy() === 0, { timeout: 1000, what: `${report}: nothing left running` })
   }
 })
 
@@ -151,6 +151,6 @@ t.test('STALL_TIMEOUT_MS holds through the pooler: a cursor whose client stopped
   socket.write(`GET /reports/rows_cursor.ndjson HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: ${reqId}\r\nConnection: close\r\n\r\n`)
   const line = await streamEnded(logs, reqId, 10_000)
   t.equal(line.outcome, 'stalled', 'cut as stalled')
-  await waitFor(async () => poolWhole(app.pool) && await busy() === 0, { timeout: 1000, what: 'the cursor transaction ended' })
+  await waitFor(async () => poolWhole(app) && await busy() === 0, { timeout: 1000, what: 'the cursor transaction ended' })
   t.pass('within a second no server connection is idle in transaction')
 })

@@ -33,7 +33,7 @@ t.test('placeholders are found outside strings, identifiers, comments, dollar qu
 t.test('every kind of broken report stops the start with a message naming its file', async (t) => {
   const pool = new pg.Pool({ connectionString: testDatabaseUrl(), max: 2 })
   t.teardown(() => pool.end())
-  const settings = { statementTimeoutMs: 5000, leaseTimeoutMs: 2000, stallTimeoutMs: 5000 }
+  const settings = { statementTimeoutMs: 5000, leaseTimeoutMs: 2000, stallTimeoutMs: 5000, poolMax: 2 }
   const cases: Array<[string, string, RegExp]> = [
     ['no_header.sql', 'select 1 as id', /must start with a \/\* \.\.\. \*\/ block comment/],
     ['bad_yaml.sql', '/*\ntitle: [unclosed\n*/ select 1 as id', /header is not valid YAML/],
@@ -83,7 +83,7 @@ t.test('a folder of good reports loads, SQL and TypeScript alike', async (t) => 
   await writeFile(path.join(dir, 'good.sql'), GOOD)
   await writeFile(path.join(dir, 'README.md'), 'not a report')
   await writeFile(path.join(dir, 'versioned.sql'), '/*\ntitle: V\nkey: id\nparams:\n  s: { type: string, default: paid }\nversion: select max(updated_at) from orders where status = :s::order_status\n*/\nselect id from orders where status = :s::order_status\n')
-  const reports = await loadReports(dir, new Leases(pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000, stallTimeoutMs: 5000 }))
+  const reports = await loadReports(dir, new Leases(pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000, stallTimeoutMs: 5000, poolMax: 2 }))
   t.same([...reports.keys()], ['good', 'versioned'])
   t.same(reports.get('good')?.columns.map((c) => [c.name, c.type]), [['id', 'bigint'], ['status', 'order_status']])
   t.equal(reports.get('good')?.versionColumn, undefined, 'no version: none learnt')
@@ -93,9 +93,9 @@ t.test('a folder of good reports loads, SQL and TypeScript alike', async (t) => 
   query: (db) => db.selectFrom('customers').select('id'),
   version: (db) => db.selectFrom('customers').select((eb) => eb.fn.countAll().as('n')) }
 `)
-  const fromModule = await loadReports(modules, new Leases(pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000, stallTimeoutMs: 5000 }))
+  const fromModule = await loadReports(modules, new Leases(pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000, stallTimeoutMs: 5000, poolMax: 2 }))
   t.match(fromModule.get('versioned_module')?.versionColumn, { name: 'n', type: 'bigint' }, "a module's version, its column learnt")
-  await t.rejects(loadReports(path.join(dir, 'missing'), new Leases(pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000, stallTimeoutMs: 5000 })), /cannot read the reports folder/)
+  await t.rejects(loadReports(path.join(dir, 'missing'), new Leases(pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000, stallTimeoutMs: 5000, poolMax: 2 })), /cannot read the reports folder/)
 })
 
 t.test('the process refuses to start on a bad report or bad configuration, with one line', async (t) => {

@@ -3,6 +3,7 @@ import type pg from 'pg'
 import { ServiceUnavailable } from '../errors.js'
 import { cancelKey, socketOf } from './pg-internals.js'
 import { rowTapOf, type RowSink } from './rowtap.js'
+import { Turns, type GiveBack, type TurnKind } from './turns.js'
 import { ConnectionGivenUp, serverGone } from './unavailable.js'
 
 export interface LeaseSettings {
@@ -12,6 +13,15 @@ export interface LeaseSettings {
   readonly leaseTimeoutMs: number
   /** STALL_TIMEOUT_MS: bounds the grace a silent database gets past statement_timeout */
   readonly stallTimeoutMs: number
+  /** POOL_MAX: connections at most (src/db/turns.ts takes turns at them) */
+  readonly poolMax: number
+}
+
+export interface AcquireOptions {
+  /** what the connection is for, which decides its place in line (src/db/turns.ts); `first` unless said */
+  readonly turn?: TurnKind
+  /** servers this owner already saw fail, to be used only when nothing else is left */
+  readonly avoid?: ReadonlySet<string>
 }
 
 // statement_timeout is enforced by the server, so it cannot end a statement whose answer never
@@ -43,9 +53,11 @@ export class Lease {
   #onAbort = (): void => { this.destroy(new Error('request aborted')) }
   #onError = (): void => { this.destroy() }
   #onGone: (error: unknown) => void
+  #giveTurn: GiveBack
 
-  constructor (client: pg.PoolClient, settings: LeaseSettings, signal: AbortSignal | undefined, server = 'primary', onGone: (error: unknown) => void = () => {}) {
+  constructor (client: pg.PoolClient, settings: LeaseSettings, signal: AbortSignal | undefined, server = 'primary', onGone: (error: unknown) => void = () => {}, giveTurn: GiveBack = () => {}) {
     this.client = client
+    this.#giveTurn = giveTurn
     this.server = server
     this.#onGone = onGone
     this.#settings = settings
@@ -179,6 +191,7 @@ export class Lease {
     // release() puts the pool's own idle listener back in the same tick
     this.client.removeListener('error', this.#onError)
     this.client.release(error)
+    this.#giveTurn()
   }
 }
 
@@ -186,8 +199,7 @@ export class Lease {
 export interface LeaseSource {
   /** how many servers it leases from: the most a failed keyset page is tried on */
   readonly servers: number
-  /** `avoid`: servers this owner already saw fail, to be used only when nothing else is left */
-  acquire (signal?: AbortSignal, avoid?: ReadonlySet<string>): Promise<Lease>
+  acquire (signal?: AbortSignal, options?: AcquireOptions): Promise<Lease>
 }
 
 /**
@@ -201,9 +213,9 @@ export function retriable (error: unknown): boolean {
 }
 
 /**
- * The one way code gets a connection. Checks one out for `signal`'s owner within the lease
- * timeout, or refuses with 503. pg-pool's connectionTimeoutMillis bounds the wait; the number
- * of waiters is bounded by MAX_STREAMS (reports and HEADs) plus one /ready check and the start.
+ * The one way code gets a connection. Waits for its turn (src/db/turns.ts: a new request at most
+ * LEASE_TIMEOUT_MS, then 503; a running stream's next page in rotation with the others), then
+ * checks one out of pg-pool, which never has to queue: turns are never more than its connections.
  */
 export class Leases implements LeaseSource {
   readonly pool: pg.Pool
@@ -211,37 +223,37 @@ export class Leases implements LeaseSource {
   /** the server's name in logs and metrics: `primary`, `replica1`, ... (never its URL) */
   readonly name: string
   readonly servers = 1
-  #onWait: (seconds: number) => void
+  readonly turns: Turns
   #onGone: (error: unknown) => void
 
-  constructor (pool: pg.Pool, settings: LeaseSettings, onWait: (seconds: number) => void = () => {}, name = 'primary', onGone: (error: unknown) => void = () => {}) {
+  constructor (pool: pg.Pool, settings: LeaseSettings, onWait: (turn: TurnKind, seconds: number) => void = () => {}, name = 'primary', onGone: (error: unknown) => void = () => {}) {
     this.pool = pool
     this.settings = settings
-    this.#onWait = onWait
+    this.turns = new Turns(settings, onWait)
     this.name = name
     this.#onGone = onGone
   }
 
-  async acquire (signal?: AbortSignal): Promise<Lease> {
-    signal?.throwIfAborted()
-    const started = performance.now()
+  async acquire (signal?: AbortSignal, options: AcquireOptions = {}): Promise<Lease> {
+    const give = await this.turns.take(options.turn ?? 'first', signal)
     let client: pg.PoolClient
     try {
       client = await this.pool.connect()
     } catch (error) {
+      give()
+      // pg-pool's connectionTimeoutMillis (LEASE_TIMEOUT_MS) bounds a new connection's start
       if ((error as Error).message.includes('timeout exceeded when trying to connect')) {
-        throw new ServiceUnavailable(`no database connection free within LEASE_TIMEOUT_MS (${this.settings.leaseTimeoutMs} ms)`, this.settings.leaseTimeoutMs)
+        throw new ServiceUnavailable(`no database connection could be opened within LEASE_TIMEOUT_MS (${this.settings.leaseTimeoutMs} ms)`, this.settings.leaseTimeoutMs)
       }
       if (serverGone(error)) this.#onGone(error)
       throw error
-    } finally {
-      this.#onWait((performance.now() - started) / 1000)
     }
     if (signal?.aborted === true) {
       client.release()
+      give()
       signal.throwIfAborted()
     }
-    return new Lease(client, this.settings, signal, this.name, this.#onGone)
+    return new Lease(client, this.settings, signal, this.name, this.#onGone, give)
   }
 }
 

@@ -1,8 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify'
 import pg from 'pg'
 import type { Config } from '../config.js'
-import { Leases, type Lease, type LeaseSource } from './leases.js'
+import { Leases, type AcquireOptions, type Lease, type LeaseSource } from './leases.js'
 import { createPool } from './pool.js'
+import type { TurnKind } from './turns.js'
 import { serverGone } from './unavailable.js'
 
 // How often each replica is checked, in the background: a request never waits for a check.
@@ -41,7 +42,7 @@ export class Replica {
   /** when a check saw WAL up to `lsn` received, that replay had not reached by the last check */
   #behind: Array<{ at: number, lsn: number }> = []
 
-  constructor (name: string, connectionString: string, config: Config, log: FastifyBaseLogger, onWait: (seconds: number) => void) {
+  constructor (name: string, connectionString: string, config: Config, log: FastifyBaseLogger, onWait: (turn: TurnKind, seconds: number) => void) {
     this.#maxLagMs = config.replicaMaxLagMs
     this.#log = log
     const pool = createPool(config, connectionString)
@@ -63,8 +64,8 @@ export class Replica {
 
   /** In use, plus waiting: how loaded its pool is. */
   get load (): number {
-    const { totalCount, idleCount, waitingCount } = this.leases.pool
-    return totalCount - idleCount + waitingCount
+    const { turns } = this.leases
+    return turns.busy + turns.waitingFirst + turns.waitingNext
   }
 
   /** The first check (awaited at start), then one every second. */
@@ -151,13 +152,13 @@ export class ReadServers implements LeaseSource {
     return this.replicas.filter((replica) => replica.healthy).length
   }
 
-  async acquire (signal?: AbortSignal, avoid?: ReadonlySet<string>): Promise<Lease> {
-    const tried = new Set(avoid)
+  async acquire (signal?: AbortSignal, options: AcquireOptions = {}): Promise<Lease> {
+    const tried = new Set(options.avoid)
     for (;;) {
       const replica = this.#pick(tried)
-      if (replica === undefined) return await this.primary.acquire(signal)
+      if (replica === undefined) return await this.primary.acquire(signal, options)
       try {
-        return await replica.leases.acquire(signal)
+        return await replica.leases.acquire(signal, options)
       } catch (error) {
         // marked down by its Leases already; anything else (the lease timeout, an abort) is the
         // request's answer

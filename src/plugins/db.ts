@@ -3,6 +3,7 @@ import type pg from 'pg'
 import { Leases } from '../db/leases.js'
 import { createPool } from '../db/pool.js'
 import { ReadServers, Replica } from '../db/servers.js'
+import type { TurnKind } from '../db/turns.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -27,7 +28,7 @@ export class DatabaseUnusable extends Error {
  */
 export default fp(async (app, { connectionString }: { connectionString: string }) => {
   const pool = createPool(app.config, connectionString)
-  const onWait = (seconds: number): void => { app.metrics.leaseWait.observe(seconds) }
+  const onWait = (turn: TurnKind, seconds: number): void => { app.metrics.leaseWait.observe({ turn }, seconds) }
   const leases = new Leases(pool, app.config, onWait)
   // one session first: a wrong URL or password is said as such, not as the first report that
   // failed to load against it

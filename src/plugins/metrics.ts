@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { Leases } from '../db/leases.js'
 
 export interface Metrics {
   readonly registry: Registry
@@ -7,7 +8,7 @@ export interface Metrics {
   readonly bytes: Counter<'report' | 'format'>
   readonly ended: Counter<'report' | 'format' | 'strategy' | 'outcome'>
   readonly duration: Histogram<'report' | 'format' | 'strategy' | 'outcome'>
-  readonly leaseWait: Histogram
+  readonly leaseWait: Histogram<'turn'>
 }
 
 declare module 'fastify' {
@@ -41,8 +42,9 @@ export default fp(async (app) => {
     }),
     leaseWait: new Histogram({
       name: 'sluice_lease_wait_seconds',
-      help: 'How long a request waited for a database connection',
-      buckets: [0.0005, 0.002, 0.01, 0.05, 0.25, 1, 5],
+      help: 'How long a database connection was waited for, by turn: first (a new request), next (a running stream\'s next page), hold (a cursor)',
+      labelNames: ['turn'],
+      buckets: [0.0005, 0.002, 0.01, 0.05, 0.25, 1, 5, 30],
       registers
     })
   })
@@ -54,11 +56,23 @@ export default fp(async (app) => {
  */
 export const metricGauges = fp(async (app) => {
   const registers = [app.metrics.registry]
+  const servers = (): Leases[] => [app.reads.primary, ...app.reads.replicas.map((replica) => replica.leases)]
   new Gauge({
     name: 'sluice_streams_active',
     help: 'Report responses running now',
     registers,
     collect () { this.set(app.streaming.streams.active) }
+  })
+  new Gauge({
+    name: 'sluice_stream_memory_bytes',
+    help: 'STREAM_MEMORY_MB: the budget of the running responses (budget), and what their batches have reserved of it now (reserved)',
+    labelNames: ['state'],
+    registers,
+    collect () {
+      const { memory } = app.streaming.streams
+      this.set({ state: 'budget' }, memory.bytes)
+      this.set({ state: 'reserved' }, memory.reserved)
+    }
   })
   // per server, named `primary`, `replica1`...: never by URL, which may hold a password
   new Gauge({
@@ -67,11 +81,23 @@ export const metricGauges = fp(async (app) => {
     labelNames: ['server', 'state'],
     registers,
     collect () {
-      for (const { name, pool } of [app.reads.primary, ...app.reads.replicas.map((replica) => replica.leases)]) {
-        const { totalCount, idleCount, waitingCount } = pool
+      for (const { name, pool, turns } of servers()) {
+        const { totalCount, idleCount } = pool
         this.set({ server: name, state: 'in_use' }, totalCount - idleCount)
         this.set({ server: name, state: 'idle' }, idleCount)
-        this.set({ server: name, state: 'waiting' }, waitingCount)
+        this.set({ server: name, state: 'waiting' }, turns.waitingFirst + turns.waitingNext)
+      }
+    }
+  })
+  new Gauge({
+    name: 'sluice_turns_waiting',
+    help: 'Waiting for a turn at a server\'s connections: new requests (first), running streams\' next pages (next)',
+    labelNames: ['server', 'turn'],
+    registers,
+    collect () {
+      for (const { name, turns } of servers()) {
+        this.set({ server: name, turn: 'first' }, turns.waitingFirst)
+        this.set({ server: name, turn: 'next' }, turns.waitingNext)
       }
     }
   })

@@ -15,5 +15,5 @@ declare module 'fastify' {
 export default fp(async (app) => {
   const { config, leases, metrics } = app
   app.decorate('reports', await loadReports(config.reportsDir ?? DEMO_REPORTS_DIR, leases))
-  app.decorate('streaming', { config, leases: app.reads, metrics, streams: new Admission(config.maxStreams, config.leaseTimeoutMs) })
+  app.decorate('streaming', { config, leases: app.reads, metrics, streams: new Admission(config.maxStreams, config.leaseTimeoutMs, config.streamMemoryMb * 2 ** 20) })
 }, { name: 'reports', dependencies: ['db', 'metrics'] })

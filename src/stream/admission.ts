@@ -1,4 +1,5 @@
 import { ServiceUnavailable, TooManyStreams } from '../errors.js'
+import { MemoryBudget, type StreamMemory } from './budget.js'
 
 /** Whom a response runs for: the request's API key, when keys are on (src/auth/keys.ts). */
 export interface StreamOwner {
@@ -11,6 +12,8 @@ export interface StreamOwner {
 export interface Ticket {
   /** the key whose max_streams it counts against, if any */
   readonly key: string | undefined
+  /** its share of STREAM_MEMORY_MB (src/stream/budget.ts) */
+  readonly memory: StreamMemory
 }
 
 /**
@@ -21,6 +24,8 @@ export interface Ticket {
  *   since they lease from the same pool.
  * - an API key's max_streams: past it, 429, checked first, so a key at its own cap is told so
  *   whatever the rest of the process is doing; other keys are not affected.
+ * - STREAM_MEMORY_MB: a response that would leave each one less than the smallest batch is
+ *   refused with 503, at once; the admitted share the budget batch by batch.
  *
  * Graceful shutdown waits here for the running responses (`idle`) and stops the streamed ones
  * that outlast its deadline (`stopAll`; src/app.ts).
@@ -28,6 +33,8 @@ export interface Ticket {
 export class Admission {
   /** MAX_STREAMS */
   readonly max: number
+  /** STREAM_MEMORY_MB, shared among the admitted */
+  readonly memory: MemoryBudget
   #retryAfterMs: number
   /** tickets taken and not given back */
   #held = new Set<Ticket>()
@@ -36,9 +43,13 @@ export class Admission {
   #idle: Array<() => void> = []
   #stops = new Set<() => void>()
 
-  /** `retryAfterMs`: what the 503 of a full process tells the client to wait (LEASE_TIMEOUT_MS) */
-  constructor (max: number, retryAfterMs: number) {
+  /**
+   * `retryAfterMs`: what the 503 of a full process tells the client to wait (LEASE_TIMEOUT_MS);
+   * `memoryBytes`: STREAM_MEMORY_MB in bytes
+   */
+  constructor (max: number, retryAfterMs: number, memoryBytes: number) {
     this.max = max
+    this.memory = new MemoryBudget(memoryBytes)
     this.#retryAfterMs = retryAfterMs
   }
 
@@ -56,7 +67,10 @@ export class Admission {
     if (this.#held.size >= this.max) {
       throw new ServiceUnavailable(`all ${this.max} stream slots are busy (MAX_STREAMS)`, this.#retryAfterMs)
     }
-    const ticket: Ticket = Object.freeze({ key })
+    if (!this.memory.admits()) {
+      throw new ServiceUnavailable(`the memory running streams may hold (STREAM_MEMORY_MB, ${Math.round(this.memory.bytes / 2 ** 20)} MiB) cannot take another stream`, this.#retryAfterMs)
+    }
+    const ticket: Ticket = Object.freeze({ key, memory: this.memory.join() })
     this.#held.add(ticket)
     if (key !== undefined) this.#perKey.set(key, keyActive + 1)
     return ticket
@@ -65,6 +79,7 @@ export class Admission {
   /** Gives a ticket back; giving it again does nothing, so every way out of a response may. */
   give (ticket: Ticket): void {
     if (!this.#held.delete(ticket)) return
+    ticket.memory.leave()
     if (ticket.key !== undefined) {
       const left = (this.#perKey.get(ticket.key) ?? 1) - 1
       if (left === 0) this.#perKey.delete(ticket.key)

@@ -41,7 +41,8 @@ export interface Revalidation {
  */
 export async function versionFirst (leases: LeaseSource, signal: AbortSignal, request: FastifyRequest, representation: Representation, idleTimeoutMs: number): Promise<{ revalidation: Revalidation, snapshot: Lease | undefined }> {
   const cursor = representation.report.strategy === 'cursor'
-  const lease = await leases.acquire(signal)
+  // a cursor report's transaction goes on as the cursor's, so its connection is held from here
+  const lease = await leases.acquire(signal, { turn: cursor ? 'hold' : 'first' })
   let snapshot: Lease | undefined
   try {
     if (cursor) await lease.begin('repeatable read', idleTimeoutMs)

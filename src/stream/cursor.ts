@@ -16,7 +16,7 @@ import type { SourceOptions } from './types.js'
  */
 export async function * cursorSource (options: SourceOptions): AsyncGenerator<Buffer, void, undefined> {
   const { leases, report, params, signal, limit } = options
-  const lease = options.snapshot ?? await leases.acquire(signal)
+  const lease = options.snapshot ?? await leases.acquire(signal, { turn: 'hold' })
   try {
     if (options.snapshot === undefined) await lease.begin('repeatable read', options.idleTimeoutMs)
     const bound = startBound(report, options.after)

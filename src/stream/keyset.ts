@@ -38,7 +38,8 @@ export function keysetSource (options: SourceOptions): AsyncGenerator<Buffer, vo
       const after: readonly KeyBound[] | null = lastData === undefined
         ? bound
         : rowKey(report, lastData, lastStart).map((value, i) => ({ value, castType: report.columns[report.keyIndexes[i]!]!.castType }))
-      const lease = await leases.acquire(signal, failed)
+      // the first page is a new request's, bounded by LEASE_TIMEOUT_MS; later ones take their turn
+      const lease = await leases.acquire(signal, { avoid: failed, turn: first ? 'first' : 'next' })
       try {
         await page(lease, after, want - taken, counted)
         return taken

@@ -14,10 +14,6 @@ import type { SourceOptions } from './types.js'
  */
 export type FetchRows = (want: number, bound: readonly KeyBound[] | null, sink: RowSink) => Promise<number>
 
-// A batch is sized to come out near this many bytes of output: small enough that memory stays
-// flat whatever the row width, large enough that a keyset page's round trips vanish (at 4 MiB
-// keyset and cursor are level). The measurements: docs/decisions/0006-batch-size.md.
-const BATCH_BYTES = 4 << 20
 // The first batch is small, so the first byte leaves early and a report of very wide rows cannot
 // fill memory before its width is known; later batches adapt to the row width (0006).
 const FIRST_BATCH_ROWS = 100
@@ -69,7 +65,9 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
       // batch's rows can reach the encoder
       const bytes = drive.size()
       const more = full && !endsAtLimit && !endsAtCap
-      const want = more ? Math.max(1, Math.min(MAX_BATCH_ROWS, Math.round(BATCH_BYTES * batch.encoded / bytes))) : 0
+      // the next batch comes out near the bytes this response's share of STREAM_MEMORY_MB allows
+      // now (src/stream/budget.ts): 4 MiB alone, less in a crowd (docs/decisions/0006-batch-size.md)
+      const want = more ? Math.max(1, Math.min(MAX_BATCH_ROWS, Math.round(options.memory.batchBytes() * batch.encoded / bytes))) : 0
       const chunk = drive.chunk({
         final: endsAtLimit || !full,
         next: endsAtLimit && resume !== null ? options.nextLink(resume) : null,

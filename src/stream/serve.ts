@@ -69,6 +69,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
       encoder: createEncoder(asked.format, report.columns, asked.csv, { report: report.name, key: report.key, keyIndexes: report.keyIndexes }),
       signal: controller.signal,
       nextLink: (next) => nextLink(request, next),
+      memory: ticket.memory,
       progress: record.progress,
       onRetry: (retry) => { request.log.warn({ report: report.name, ...retry }, 'keyset page taken up on another server') }
     })

@@ -1,6 +1,7 @@
 import type { Lease, LeaseSource } from '../db/leases.js'
 import type { Encoder } from '../formats/types.js'
 import type { ParamValues, Report } from '../reports/report.js'
+import type { StreamMemory } from './budget.js'
 import type { AfterValue } from './keys.js'
 
 // What a report's rows are read with, whichever strategy reads them: the source (source.ts), the
@@ -26,6 +27,8 @@ export interface SourceOptions {
   readonly signal: AbortSignal
   /** the URL of the page after `after`, for the JSON format's `next` */
   readonly nextLink: (after: string) => string
+  /** the response's share of STREAM_MEMORY_MB: how large each batch may be */
+  readonly memory: StreamMemory
   /** told of every chunk: rows and bytes sent so far */
   readonly progress: Progress
   /** told when a keyset page is taken up on another server: which one failed, how, and the rows it had given */

@@ -6,6 +6,7 @@ import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import type pg from 'pg'
+import type { Turns } from '../../src/db/turns.js'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
@@ -129,9 +130,10 @@ export async function busySessions (client: pg.ClientBase, applicationName: stri
   return rows
 }
 
-/** Every connection the pool made is back in it and nobody waits for one. */
-export function poolWhole (pool: pg.Pool): boolean {
-  return pool.totalCount === pool.idleCount && pool.waitingCount === 0
+/** Every connection the pool made is back in it, every turn at it given back, and nobody waits for one. */
+export function poolWhole ({ pool, leases: { turns } }: { pool: pg.Pool, leases: { turns: Turns } }): boolean {
+  return pool.totalCount === pool.idleCount && pool.waitingCount === 0 &&
+    turns.busy === 0 && turns.waitingFirst === 0 && turns.waitingNext === 0
 }
 
 /** A request id of our own: the app takes it from X-Request-Id, so its log lines can be found. */
