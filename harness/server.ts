@@ -28,6 +28,8 @@ export interface ServerProcess {
   stop (): Promise<void>
 }
 
+/** glibc's allocator settings `npm start` and the Dockerfile give the server; the environment may override them. */
+export const ALLOCATOR: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' }
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 /** What `npm start` runs: the compiled server (`npm run build` makes it; `npm test` and `npm run bench` build first). */
 export const SERVER_ENTRY = fileURLToPath(new URL('../dist/src/server.js', import.meta.url))
@@ -43,6 +45,8 @@ export async function startServer (options: ServerOptions): Promise<ServerProces
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), SERVER_ENTRY], {
     cwd: ROOT,
     env: {
+      // what `npm start` and the Dockerfile set (docs/decisions/0008-stream-memory.md)
+      ...ALLOCATOR,
       ...cleanEnv(),
       DATABASE_URL: options.databaseUrl,
       HOST: '127.0.0.1',

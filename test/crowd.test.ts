@@ -3,13 +3,14 @@
 // pages wait for their turn; new requests beyond what the budget can take are refused before
 // their first byte; and the turns and the budget show in /metrics. Real sockets, a real
 // PostgreSQL, and real readers for the binary formats.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { tableFromIPC } from 'apache-arrow'
 import t, { type Test } from 'tap'
+import { ALLOCATOR } from '../harness/server.js'
 import { listenTestApp } from './helpers/app.js'
 import { scratchTable } from './helpers/db.js'
 import { get, poolWhole, reportsFolder, sameBytes, waitFor, type Download } from './helpers/http.js'
@@ -197,6 +198,15 @@ t.test('STREAM_MEMORY_MB=1: the budget admits five streams of the smallest batch
   const metrics = (await get(`${url}/metrics`)).body.toString()
   t.match(metrics, /^sluice_turns_waiting\{server="primary",turn="next"\} 0$/m, '/metrics: pages waiting their turn, none now')
   t.match(metrics, /^sluice_lease_wait_seconds_count\{turn="next"\} [1-9]\d*$/m, '/metrics: how long the download\'s later pages waited for their turn')
+})
+
+t.test('the allocator settings the crowd bench measured are what `npm start` and the Dockerfile give the server', async (t) => {
+  const start = (JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }).scripts.start!
+  const dockerfile = await readFile(new URL('../Dockerfile', import.meta.url), 'utf8')
+  for (const [name, value] of Object.entries(ALLOCATOR)) {
+    t.ok(start.includes(`${name}=${value} `), `npm start sets ${name}=${value}`)
+    t.match(dockerfile, new RegExp(`^ENV .*\\b${name}=${value}\\b`, 'm'), `the Dockerfile sets ${name}=${value}`)
+  }
 })
 
 /** A download whose client reads its first bytes and then nothing: the response runs, paused. */
