@@ -11,7 +11,7 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import { tableFromIPC } from 'apache-arrow'
 import t, { type Test } from 'tap'
 import { ALLOCATOR } from '../harness/server.js'
-import { listenTestApp } from './helpers/app.js'
+import { listenTestApp, type TestApp } from './helpers/app.js'
 import { scratchTable } from './helpers/db.js'
 import { get, poolWhole, reportsFolder, sameBytes, waitFor, type Download } from './helpers/http.js'
 import { readZip } from './helpers/xlsx.js'
@@ -97,6 +97,7 @@ async function slowGet (url: string, bytesPerSecond: number): Promise<Download> 
 
 t.test(`POOL_MAX=2, LEASE_TIMEOUT_MS=${LEASE_MS}: ${CROWD} concurrent keyset downloads in all six formats, a quarter read slowly, all whole`, async (t) => {
   const { app, url } = await listenTestApp(t, { reportsDir, poolMax: 2, leaseTimeoutMs: LEASE_MS, streamMemoryMb: 32 })
+  await openAll(app, 2)
   // each format alone first: what every crowded download must hold
   const alone = new Map<Format, Buffer>()
   for (const format of FORMATS) {
@@ -151,6 +152,7 @@ t.test('cursors beside keyset downloads: cursors the pool cannot hold are refuse
   const { app, url, port } = await listenTestApp(t, { reportsDir, poolMax: 4, leaseTimeoutMs: 300, streamMemoryMb: 8 })
   const { turns } = app.leases
   t.equal(turns.holdMax, 3, 'of four connections, cursors may hold three')
+  await openAll(app, 4)
   // three cursor downloads whose clients read a little and pause: each holds its connection
   const held = await Promise.all(Array.from({ length: 3 }, async () => await pausedDownload(t, port, '/reports/wide_cursor.csv')))
   t.equal(turns.holding, 3, 'three cursors hold three connections')
@@ -208,6 +210,23 @@ t.test('the allocator settings the crowd bench measured are what `npm start` and
     t.match(dockerfile, new RegExp(`^ENV .*\\b${name}=${value}\\b`, 'm'), `the Dockerfile sets ${name}=${value}`)
   }
 })
+
+/**
+ * Opens the pool's `n` connections before a test whose lease timeout is short: opening one is
+ * bounded by LEASE_TIMEOUT_MS too, and a loaded machine (CI runs test files side by side) may take
+ * longer than that to start a session, which would refuse a request for a reason not under test.
+ */
+async function openAll (app: TestApp['app'], n: number): Promise<void> {
+  await waitFor(async () => {
+    const leases = await Promise.all(Array.from({ length: n }, async () => await app.leases.acquire().catch(() => undefined)))
+    for (const lease of leases) {
+      if (lease === undefined) continue
+      await lease.begin()
+      await lease.end()
+    }
+    return app.pool.totalCount === n
+  }, { timeout: 10_000, what: `the pool's ${n} connections open` })
+}
 
 /** A download whose client reads its first bytes and then nothing: the response runs, paused. */
 async function pausedDownload (t: Test, port: number, path: string): Promise<import('node:net').Socket> {

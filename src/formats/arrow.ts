@@ -7,7 +7,7 @@
 import { Builder } from 'flatbuffers'
 import { ColumnData, Columns, LIST } from './columnar.js'
 import type { Out } from './out.js'
-import type { Column, ColumnsContext, Encoder, ValueType } from './types.js'
+import type { Column, ColumnsContext, Encoder, Format, ValueType } from './types.js'
 
 export const contentType = 'application/vnd.apache.arrow.stream'
 
@@ -215,4 +215,13 @@ function message (headerType: number, header: (b: Builder) => number, bodyLength
   out.writeInt32LE(length, 4)
   out.set(bytes, 8)
   return out
+}
+
+/** Arrow, as src/formats/index.ts lists it. */
+export const arrowFormat: Format<'arrow'> = {
+  name: 'arrow',
+  contentType,
+  attachment: true,
+  schema: { type: 'string', format: 'binary' },
+  create: (columns, _csv, context) => createArrowEncoder(columns, context)
 }

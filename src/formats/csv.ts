@@ -4,7 +4,7 @@
 import { BACKSLASH, CR, DOT, LF, QUOTE } from './chars.js'
 import { FIRST_ROOM, Out } from './out.js'
 import { FieldWalk } from './pgtext.js'
-import type { Column, CsvOptions, Encoder } from './types.js'
+import type { Column, CsvOptions, Encoder, Format } from './types.js'
 
 export const contentType = 'text/csv; charset=utf-8'
 
@@ -85,4 +85,13 @@ function csvField (text: string, delimiter: string, single: boolean): string {
     return '"' + text.replaceAll('"', '""') + '"'
   }
   return text
+}
+
+/** CSV, as src/formats/index.ts lists it. */
+export const csvFormat: Format<'csv'> = {
+  name: 'csv',
+  contentType,
+  attachment: true,
+  schema: { type: 'string' },
+  create: (columns, csv) => createCsvEncoder(columns, csv)
 }

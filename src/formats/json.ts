@@ -1,6 +1,6 @@
 import { objectWriter } from './ndjson.js'
 import { FIRST_ROOM, Out } from './out.js'
-import type { Column, Encoder } from './types.js'
+import type { Column, Encoder, Format } from './types.js'
 
 export const contentType = 'application/json'
 
@@ -27,3 +27,12 @@ export function createJsonEncoder (columns: ReadonlyArray<Column>): Encoder {
 
 const HEAD = Buffer.from('{"rows":[')
 const SEPARATOR = Buffer.from(',\n')
+
+/** JSON, as src/formats/index.ts lists it. */
+export const jsonFormat: Format<'json'> = {
+  name: 'json',
+  contentType,
+  attachment: false,
+  schema: { type: 'object', properties: { rows: { type: 'array', items: { type: 'object' } }, next: { type: ['string', 'null'] } } },
+  create: (columns) => createJsonEncoder(columns)
+}

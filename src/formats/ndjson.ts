@@ -5,7 +5,7 @@ import { BACKSLASH, CLOSE, CR, LF, QUOTE, SPACE } from './chars.js'
 import { arrayWriter, timestampJson } from './json-value.js'
 import { FIRST_ROOM, Out } from './out.js'
 import { FieldWalk, isBareNumber, isTrue, TimestampText } from './pgtext.js'
-import type { Column, Encoder, JsonKind } from './types.js'
+import type { Column, Encoder, Format, JsonKind } from './types.js'
 
 export const contentType = 'application/x-ndjson'
 
@@ -134,3 +134,12 @@ const ESCAPES: readonly Buffer[] = Array.from({ length: 128 }, (_, c) => {
   const text = JSON.stringify(String.fromCharCode(c))
   return Buffer.from(text.slice(1, -1))
 })
+
+/** NDJSON, as src/formats/index.ts lists it. */
+export const ndjsonFormat: Format<'ndjson'> = {
+  name: 'ndjson',
+  contentType,
+  attachment: false,
+  schema: { type: 'string' },
+  create: (columns) => createNdjsonEncoder(columns)
+}

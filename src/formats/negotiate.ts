@@ -1,15 +1,9 @@
-import type { FormatName } from './types.js'
+import { formatNames, formats, type FormatName } from './index.js'
 
-export const FORMATS: readonly FormatName[] = ['ndjson', 'csv', 'json', 'xlsx', 'parquet', 'arrow']
+export const FORMATS = formatNames
 
-const MEDIA_TYPES: Readonly<Record<string, FormatName>> = {
-  'application/x-ndjson': 'ndjson',
-  'text/csv': 'csv',
-  'application/json': 'json',
-  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': 'xlsx',
-  'application/vnd.apache.parquet': 'parquet',
-  'application/vnd.apache.arrow.stream': 'arrow'
-}
+/** type/subtype of each format's Content-Type: what an Accept header names it by */
+const MEDIA_TYPES: Readonly<Record<string, FormatName>> = Object.fromEntries(formats.map((format) => [format.contentType.split(';')[0]!, format.name]))
 
 /**
  * Picks the format, first match wins (docs/http.md section 3): the path suffix, the `format` query

@@ -11,7 +11,7 @@ import { BOOL, BYTES, BINARY, ColumnData, Columns, copyBytes, DECIMAL, LIST } fr
 import { ZSTD, type Codec } from './codec.js'
 import { Out } from './out.js'
 import { ThriftWriter } from './thrift.js'
-import type { Column, ColumnsContext, Encoder, ValueType } from './types.js'
+import type { Column, ColumnsContext, Encoder, Format, ValueType } from './types.js'
 
 export const contentType = 'application/vnd.apache.parquet'
 
@@ -486,4 +486,13 @@ function writeValues (page: Out, column: ColumnData, leaf: Leaf): void {
       page.pos = o
     }
   }
+}
+
+/** Parquet, as src/formats/index.ts lists it. */
+export const parquetFormat: Format<'parquet'> = {
+  name: 'parquet',
+  contentType,
+  attachment: true,
+  schema: { type: 'string', format: 'binary' },
+  create: (columns, _csv, context) => createParquetEncoder(columns, context)
 }

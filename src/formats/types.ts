@@ -34,7 +34,22 @@ export type ValueType =
   | { readonly type: 'decimal'; readonly precision: number; readonly scale: number }
   | { readonly type: 'list'; readonly element: ValueType; readonly delimiter: string }
 
-export type FormatName = 'ndjson' | 'csv' | 'json' | 'xlsx' | 'parquet' | 'arrow'
+/**
+ * One format, as its file describes it: src/formats/index.ts lists them, and negotiation, the
+ * response headers and the OpenAPI document read them from that list.
+ */
+export interface Format<Name extends string = string> {
+  /** the path suffix and the `format` parameter */
+  readonly name: Name
+  /** a response's Content-Type; its type/subtype is what an Accept header asks for */
+  readonly contentType: string
+  /** a file a browser saves: Content-Disposition: attachment, whether or not `download=1` */
+  readonly attachment: boolean
+  /** the body's JSON Schema in the OpenAPI document */
+  readonly schema: Readonly<Record<string, unknown>>
+  /** A fresh encoder for one response. */
+  create (columns: ReadonlyArray<Column>, csv: CsvOptions, context: ColumnsContext): Encoder
+}
 
 export interface CsvOptions {
   readonly header: boolean

@@ -18,7 +18,7 @@
 import { CR, DOT, LF, MINUS, NINE, SPACE, ZERO } from './chars.js'
 import { FIRST_ROOM, Out } from './out.js'
 import { dateDays, FieldWalk, isTrue, readTimestamp, TimestampText } from './pgtext.js'
-import type { Column, Encoder } from './types.js'
+import type { Column, Encoder, Format } from './types.js'
 import { ZipWriter } from './zip.js'
 
 export const contentType = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'
@@ -460,3 +460,12 @@ const STYLES = `<styleSheet xmlns="${MAIN}">` +
   '<xf numFmtId="166" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>' +
   '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>' +
   '</styleSheet>'
+
+/** XLSX, as src/formats/index.ts lists it. */
+export const xlsxFormat: Format<'xlsx'> = {
+  name: 'xlsx',
+  contentType,
+  attachment: true,
+  schema: { type: 'string', format: 'binary' },
+  create: (columns) => createXlsxEncoder(columns)
+}

@@ -1,3 +1,4 @@
+import { formatNames, formats } from '../formats/index.js'
 import type { Report } from './report.js'
 
 const ERROR = { $ref: '#/components/schemas/Error' }
@@ -35,14 +36,7 @@ export function openApiDocument (reports: Iterable<Report>, withKeys: boolean): 
         responses: {
           200: {
             description: `Every row, in key order: ${report.columns.map((column) => `${column.name} (${column.type})`).join(', ')}`,
-            content: {
-              'application/x-ndjson': { schema: { type: 'string' } },
-              'text/csv': { schema: { type: 'string' } },
-              'application/json': { schema: { type: 'object', properties: { rows: { type: 'array', items: { type: 'object' } }, next: { type: ['string', 'null'] } } } },
-              'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': { schema: { type: 'string', format: 'binary' } },
-              'application/vnd.apache.parquet': { schema: { type: 'string', format: 'binary' } },
-              'application/vnd.apache.arrow.stream': { schema: { type: 'string', format: 'binary' } }
-            },
+            content: Object.fromEntries(formats.map((format) => [format.contentType.split(';')[0]!, { schema: format.schema }])),
             ...(report.version === undefined ? {} : { headers: validatorHeaders(report) })
           },
           ...(report.version === undefined ? {} : { 304: { description: 'Not Modified: the copy If-None-Match or If-Modified-Since names is current; no body, and the report did not run', headers: validatorHeaders(report) } }),
@@ -112,7 +106,7 @@ function validatorHeaders (report: Report): Record<string, unknown> {
 function reservedParameters (report: Report): Array<Record<string, unknown>> {
   const flag = { type: 'integer', enum: [0, 1] }
   return [
-    { name: 'format', in: 'query', schema: { type: 'string', enum: ['ndjson', 'csv', 'json', 'xlsx', 'parquet', 'arrow'] }, description: 'Instead of the Accept header' },
+    { name: 'format', in: 'query', schema: { type: 'string', enum: formatNames }, description: 'Instead of the Accept header' },
     { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, ...(report.maxRows === undefined ? {} : { maximum: report.maxRows }) }, description: 'At most this many rows' },
     { name: 'after', in: 'query', schema: { type: 'string' }, description: report.key.length === 1 ? `Resume after this ${report.key[0]}` : `Resume after this key: a JSON array of ${report.key.join(', ')}` },
     { name: 'download', in: 'query', schema: flag, description: '1: Content-Disposition: attachment' },

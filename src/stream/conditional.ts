@@ -4,7 +4,7 @@ import negotiate from '@fastify/accept-negotiator'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Lease, LeaseSource } from '../db/leases.js'
 import { RAW_TYPES } from '../db/pool.js'
-import type { FormatName } from '../formats/types.js'
+import type { FormatName } from '../formats/index.js'
 import { builder, compileQuery } from '../reports/compile.js'
 import type { ParamValues, Report } from '../reports/report.js'
 

@@ -1,8 +1,8 @@
 import type { FastifyRequest } from 'fastify'
 import { NotAcceptable } from '../errors.js'
-import { contentTypes } from '../formats/index.js'
+import { contentTypes, formatOf, type FormatName } from '../formats/index.js'
 import { FORMATS, negotiate } from '../formats/negotiate.js'
-import type { CsvOptions, FormatName } from '../formats/types.js'
+import type { CsvOptions } from '../formats/types.js'
 import type { ParamValues, Report } from '../reports/report.js'
 import { parseAfter, type AfterValue } from './keys.js'
 
@@ -60,7 +60,7 @@ export function readRequest (report: Report, request: FastifyRequest, suffix: st
     after,
     params,
     download,
-    disposition: format === 'csv' || format === 'xlsx' || format === 'parquet' || format === 'arrow' || download
+    disposition: formatOf(format).attachment || download
       ? { 'content-disposition': `attachment; filename="${report.name}.${format}"` }
       : {}
   }
