@@ -127,6 +127,9 @@ t.test('a database that refuses new connections (SQLSTATE 53300) is a 503 with R
   t.match(JSON.parse(refused.body.toString()), { statusCode: 503, message: /too many connections/ }, 'the message says why')
   holder.destroy()
   await waitFor(() => poolWhole(app), { timeout: 2000, what: 'the held connection back' })
+  // the cursor's connection is closed, not pooled: its backend leaves the server a moment later,
+  // and until it has, the role's one connection is still taken (a 503 again, rightly)
+  await waitFor(async () => (await client.query('select 1 from pg_stat_activity where usename = $1', [role])).rowCount === 0, { timeout: 5000, what: 'the cursor\'s backend gone' })
   const again = await get(`${url}/reports/pad.ndjson?limit=10`)
   t.equal(again.status, 200, 'once the connection is free again, the next request is served')
   t.ok(again.complete && again.body.equals(expectedNdjson.subarray(0, nthLineEnd(expectedNdjson, 10))), 'and whole')
