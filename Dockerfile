@@ -21,4 +21,4 @@ EXPOSE 3000
 # /ready: the database answers and the process is not shutting down (node:24-slim has no curl)
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "dist/src/server.js"]
+CMD ["node", "--max-semi-space-size=4", "dist/src/server.js"]

@@ -30,6 +30,12 @@ export interface ServerProcess {
 
 /** glibc's allocator settings `npm start` and the Dockerfile give the server; the environment may override them. */
 export const ALLOCATOR: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' }
+/**
+ * V8's settings `npm start` and the Dockerfile give the server: a young generation of 4 MiB
+ * semi-spaces instead of the 16 MiB V8 sizes for a machine of this memory (the byte path makes few
+ * JS objects; docs/decisions/0008-stream-memory.md).
+ */
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4']
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 /** What `npm start` runs: the compiled server (`npm run build` makes it; `npm test` and `npm run bench` build first). */
 export const SERVER_ENTRY = fileURLToPath(new URL('../dist/src/server.js', import.meta.url))
@@ -42,7 +48,7 @@ const STOP_TIMEOUT_MS = 15_000
  * loopback port and resolves once it prints "Sluice serves N reports on <url>".
  */
 export async function startServer (options: ServerOptions): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), SERVER_ENTRY], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...(options.nodeArgs ?? []), SERVER_ENTRY], {
     cwd: ROOT,
     env: {
       // what `npm start` and the Dockerfile set (docs/decisions/0008-stream-memory.md)

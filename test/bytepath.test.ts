@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { copyOut } from '../harness/copy.js'
-import { installRowTap, rowTapOf, type RowSink } from '../src/db/rowtap.js'
+import { socketMaker } from '../src/db/pg-internals.js'
+import { installRowTap, readingSocket, rowTapOf, type RowSink } from '../src/db/rowtap.js'
 import { resolveColumns } from '../src/db/types.js'
 import { createEncoder, type FormatName } from '../src/formats/index.js'
 import { Drive } from '../src/formats/drive.js'
@@ -67,6 +68,41 @@ t.test('a capture takes the DataRows, pg still sees the rest of the result', asy
   t.throws(() => tap.release(), /the sink broke/, 'a sink that throws fails its statement, not the process')
   const { rows: after } = await tapped.query('select 42 as answer')
   t.strictSame(after, [{ answer: 42 }], 'and the connection goes on')
+})
+
+t.test('a pool\'s socket reads into one buffer of its own; pg gets copies until the tap reads it; the rows are PostgreSQL\'s', async (t) => {
+  const tls: boolean[] = []
+  const own = new pg.Client({ connectionString: testDatabaseUrl(), stream: socketMaker((wrapped) => { tls.push(wrapped); return readingSocket(wrapped) }) })
+  // what pg's parser gets during startup: a buffer of its own each time (it keeps a read's unfinished message)
+  const startup = new Set<ArrayBufferLike>()
+  const watch = (chunk: Buffer): void => { startup.add(chunk.buffer) }
+  socketOf(own).prependListener('data', watch)
+  await own.connect()
+  t.teardown(() => own.end())
+  await own.query("set timezone = 'UTC'; set datestyle = 'ISO'; set intervalstyle = 'postgres'")
+  socketOf(own).removeListener('data', watch)
+  t.strictSame(tls, [false], 'pg asked for the socket once, with its settings: no TLS')
+
+  // once the tap reads the socket (the pool's hook), the one read buffer goes to it as it is
+  const tap = installRowTap(own)
+  const buffers = new Set<ArrayBufferLike>()
+  let reads = 0
+  socketOf(own).prependListener('data', (chunk: Buffer) => { reads++; buffers.add(chunk.buffer) })
+  const ordered = `select * from (${awkwardSql}) r order by id`
+  const { fields } = await client.query({ text: `${ordered} limit 0`, rowMode: 'array' })
+  const drive = new Drive(createEncoder('csv', await resolveColumns(client, fields), { header: true, bom: false, delimiter: ',' }))
+  // a chunk made at every settle: the encoder has copied the rows before the buffer is read into again
+  const chunks: Buffer[] = []
+  tap.capture({
+    row: (data, start, end) => { drive.row(data, start, end) },
+    settle: () => { chunks.push(Buffer.from(drive.chunk({ final: false }))) }
+  })
+  await own.query(ordered)
+  tap.release()
+  chunks.push(drive.chunk({ final: true }))
+  t.ok(reads > 3 && buffers.size === 1, `${reads} reads of the result, all into one buffer`)
+  t.notOk(startup.has([...buffers][0]!), 'not one pg was given before the tap: those were copies')
+  t.ok(Buffer.concat(chunks).equals(await copyOut(client, `copy (${ordered}) to stdout with (format csv, header)`)), 'its rows, encoded as they came, are byte for byte COPY\'s')
 })
 
 // Socket reads cut at every size from one byte up: a message header, a length, a field, split.

@@ -7,10 +7,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { brotliDecompressSync, gunzipSync, zstdDecompressSync } from 'node:zlib'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { tableFromIPC } from 'apache-arrow'
 import t, { type Test } from 'tap'
-import { ALLOCATOR } from '../harness/server.js'
+import { ALLOCATOR, NODE_FLAGS } from '../harness/server.js'
 import { listenTestApp, type TestApp } from './helpers/app.js'
 import { scratchTable } from './helpers/db.js'
 import { get, poolWhole, reportsFolder, sameBytes, waitFor, type Download } from './helpers/http.js'
@@ -37,6 +38,8 @@ await client.query(`
 const reportsDir = await reportsFolder(t, {
   'crowd.sql': `/*\ntitle: Crowd\nkey: id\nstrategy: keyset\n*/\nselect id, label, amount, at, flag from ${table}\n`,
   // more than the kernel's socket buffers hold, so a paused client keeps its cursor open
+  // distinct bytes in every row, more of them than the kernel's socket buffers hold, plain or compressed
+  'hashes.sql': '/*\ntitle: Hashes, from a cursor\nkey: id\nstrategy: cursor\n*/\nselect g as id, md5(g::text) as a, md5((g * 7)::text) as b from generate_series(1, 300000) g\n',
   'wide_cursor.sql': '/*\ntitle: Wide, from a cursor\nkey: id\nstrategy: cursor\n*/\nselect g as id, repeat(\'x\', 100) as pad from generate_series(1, 200000) g\n'
 })
 const work = await mkdtemp(path.join(tmpdir(), 'sluice-crowd-'))
@@ -69,9 +72,9 @@ async function contents (format: Format, body: Buffer): Promise<Buffer> {
 }
 
 /** A client that reads at `bytesPerSecond`: it pauses the response as a slow network would. */
-async function slowGet (url: string, bytesPerSecond: number): Promise<Download> {
+async function slowGet (url: string, bytesPerSecond: number, headers: Readonly<Record<string, string>> = {}): Promise<Download> {
   return await new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false })
+    const req = http.get(url, { agent: false, headers })
     req.on('error', reject)
     req.on('response', (res) => {
       const chunks: Buffer[] = []
@@ -145,8 +148,40 @@ t.test(`POOL_MAX=2, LEASE_TIMEOUT_MS=${LEASE_MS}: ${CROWD} concurrent keyset dow
   const withinLease = Number(/^sluice_lease_wait_seconds_bucket\{le="0.25",turn="next"\} (\d+)$/m.exec(metrics)?.[1])
   t.ok(waits - withinLease > 0, `${waits - withinLease} of ${waits} later pages waited longer than LEASE_TIMEOUT_MS for their turn, and no download was cut for it`)
   t.ok(mostReserved > 0 && mostReserved <= mostCeiling, `the batches never reserved more than STREAM_MEMORY_MB and the smallest batch of each stream (${mostReserved} of ${mostCeiling} bytes at most; the budget ${memory.bytes})`)
+  t.ok(buffers(metrics).reused > 0, `batches were written into the buffers of chunks already sent (${buffers(metrics).reused} reused, ${buffers(metrics).new} new)`)
   await waitFor(() => poolWhole(app) && app.streaming.streams.active === 0 && memory.reserved === 0, { timeout: 2000, what: 'every connection, turn and byte of the budget back' })
 })
+
+t.test('a batch is written into the buffer of a chunk sent before only once the socket, or the compressor, is done with that chunk', async (t) => {
+  // a small budget makes many batches; slow readers keep the socket and the compressor holding
+  // chunks while the next batches are written: a buffer taken back too early shows as wrong bytes
+  const { url } = await listenTestApp(t, { reportsDir, streamMemoryMb: 1 })
+  const alone = await get(`${url}/reports/hashes.csv`)
+  t.ok(alone.complete, 'the CSV alone: complete')
+  const before = buffers((await get(`${url}/metrics`)).body.toString())
+  const reads = await Promise.all([
+    slowGet(`${url}/reports/hashes.csv`, 8 * SLOW_BYTES_PER_S),
+    slowGet(`${url}/reports/hashes.csv`, 4 * SLOW_BYTES_PER_S, { 'accept-encoding': 'gzip' }),
+    slowGet(`${url}/reports/hashes.csv`, 4 * SLOW_BYTES_PER_S, { 'accept-encoding': 'zstd' }),
+    get(`${url}/reports/hashes.csv`, { headers: { 'accept-encoding': 'br' } })
+  ])
+  for (const [i, res] of reads.entries()) {
+    const coding = res.headers['content-encoding'] ?? 'identity'
+    t.ok(res.status === 200 && res.complete, `download ${i + 1} (${coding}): 200 and complete`)
+    const body = coding === 'gzip' ? gunzipSync(res.body) : coding === 'zstd' ? zstdDecompressSync(res.body) : coding === 'br' ? brotliDecompressSync(res.body) : res.body
+    sameBytes(t, body, alone.body, `download ${i + 1} (${coding}): the same bytes as the download alone`)
+  }
+  const after = buffers((await get(`${url}/metrics`)).body.toString())
+  const reused = after.reused - before.reused
+  const fresh = after.new - before.new
+  t.ok(reused > fresh, `most of their batches went into buffers already used (${reused} reused, ${fresh} new)`)
+})
+
+/** sluice_batch_buffers_total in a /metrics text */
+function buffers (metrics: string): { reused: number, new: number } {
+  const count = (source: string): number => Number(new RegExp(`^sluice_batch_buffers_total\\{source="${source}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0)
+  return { reused: count('reused'), new: count('new') }
+}
 
 t.test('cursors beside keyset downloads: cursors the pool cannot hold are refused before their first byte, the keyset downloads get their turns', async (t) => {
   const { app, url, port } = await listenTestApp(t, { reportsDir, poolMax: 4, leaseTimeoutMs: 300, streamMemoryMb: 8 })
@@ -202,13 +237,15 @@ t.test('STREAM_MEMORY_MB=1: the budget admits five streams of the smallest batch
   t.match(metrics, /^sluice_lease_wait_seconds_count\{turn="next"\} [1-9]\d*$/m, '/metrics: how long the download\'s later pages waited for their turn')
 })
 
-t.test('the allocator settings the crowd bench measured are what `npm start` and the Dockerfile give the server', async (t) => {
+t.test('the allocator and V8 settings the crowd bench measured are what `npm start` and the Dockerfile give the server', async (t) => {
   const start = (JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }).scripts.start!
   const dockerfile = await readFile(new URL('../Dockerfile', import.meta.url), 'utf8')
   for (const [name, value] of Object.entries(ALLOCATOR)) {
     t.ok(start.includes(`${name}=${value} `), `npm start sets ${name}=${value}`)
     t.match(dockerfile, new RegExp(`^ENV .*\\b${name}=${value}\\b`, 'm'), `the Dockerfile sets ${name}=${value}`)
   }
+  t.ok(start.includes(`node ${NODE_FLAGS.join(' ')} dist/src/server.js`), `npm start runs node ${NODE_FLAGS.join(' ')}`)
+  t.match(dockerfile, new RegExp(`^CMD \\["node", ${NODE_FLAGS.map((flag) => `"${flag}"`).join(', ')}, "dist/src/server.js"\\]$`, 'm'), `the Dockerfile runs node ${NODE_FLAGS.join(' ')}`)
 })
 
 /**

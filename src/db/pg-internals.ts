@@ -4,11 +4,14 @@
 //   takes the place of pg's one 'data' listener on it, pg-protocol's `parse(stream, callback)`
 //   attached in Connection#attachListeners; a lease whose database went silent destroys it at once
 //   (src/db/leases.ts);
+// - the settings pg passes to the `stream` function it makes a connection's socket with: whether
+//   it will wrap the socket in TLS (src/db/rowtap.ts, readingSocket);
 // - the cancel key (Client#processID and #secretKey, from BackendKeyData), which a lease sends in
 //   a CancelRequest of its own (src/db/leases.ts).
 // pg is pinned exactly in package.json for them (docs/decisions/0005-dependency-pins.md), and
 // test/pg-internals.test.ts holds a real connection of the installed pg to what is reached here.
 import { createRequire } from 'node:module'
+import type net from 'node:net'
 import type pg from 'pg'
 
 /** The installed pg's version, for the messages: a pg other than the pinned one shows here. */
@@ -58,6 +61,22 @@ export function socketReader (client: pg.ClientBase): SocketReader {
       socket.on('data', ours)
     }
   }
+}
+
+/**
+ * pg's `stream` option for a socket of our making: pg calls a function given there with its
+ * connection's settings, whose `ssl` says whether it will wrap the socket in TLS (pg's typings
+ * promise no argument; the call in Connection's constructor passes them).
+ */
+export function socketMaker (make: (tls: boolean) => net.Socket): NonNullable<pg.ClientConfig['stream']> {
+  const maker = (settings?: { ssl?: unknown }): net.Socket => {
+    if (settings === undefined || typeof settings !== 'object') {
+      throw new Error(`pg ${PG_VERSION} no longer passes its connection settings to the \`stream\` function Sluice makes its sockets with: is pg the version package.json pins?`)
+    }
+    const { ssl } = settings
+    return make(ssl !== undefined && ssl !== false && ssl !== null)
+  }
+  return maker
 }
 
 /** What a CancelRequest for a client's running statement is sent with. */

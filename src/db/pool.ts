@@ -1,6 +1,7 @@
 import pg from 'pg'
 import type { Config } from '../config.js'
-import { installRowTap } from './rowtap.js'
+import { socketMaker } from './pg-internals.js'
+import { installRowTap, readingSocket } from './rowtap.js'
 
 /**
  * The one pool of the process. Session settings are not set here: every use runs inside a
@@ -22,7 +23,9 @@ export function createPool (config: Config, connectionString: string): pg.Pool {
     keepAliveInitialDelayMillis: 10_000,
     // the pool's own hook rather than its 'connect' event: a tap that cannot be installed then
     // fails this checkout, where the event would throw inside pg's socket handler
-    onConnect: (client) => { installRowTap(client) }
+    onConnect: (client) => { installRowTap(client) },
+    // one read buffer per connection, not one per read (src/db/rowtap.ts)
+    stream: socketMaker(readingSocket)
   })
   // An idle client whose backend dies emits 'error' on the pool; without a listener the process
   // would crash. The pool drops that client by itself.

@@ -8,18 +8,21 @@
 // in order, so pg's state machine (RowDescription, CommandComplete, errors, ReadyForQuery) runs as
 // it always does and simply sees a result with no rows. pg's parser only ever gets whole
 // messages, so it never keeps a partial one of its own across our capture's edges.
+import net from 'node:net'
 import type pg from 'pg'
-import { socketReader } from './pg-internals.js'
+import { socketOf, socketReader } from './pg-internals.js'
 
 /** Takes the DataRows of a capturing query. */
 export interface RowSink {
   /**
    * One DataRow: `data[start..]` is its int16 field count, then per field an int32 length (-1 for
-   * NULL) and that many bytes of text; the message ends at `end`. `data` is never written again
-   * after the call (a socket chunk, or a buffer of its own for a message that spanned chunks), so
-   * a sink may keep a reference to it.
+   * NULL) and that many bytes of text; the message ends at `end`. `data` may be the socket's one
+   * read buffer (readingSocket below), written again by the next read: what a sink keeps of a row
+   * past the call it copies, at the latest in `settle`.
    */
   row (data: Buffer, start: number, end: number): void
+  /** The buffer the last rows came in is about to be written again: copy what is kept of them. */
+  settle? (): void
 }
 
 const DATA_ROW = 68 // 'D'
@@ -65,7 +68,7 @@ export class RowTap {
     let offset = 0
     if (this.#headFilled > 0 || this.#partial !== undefined) {
       offset = this.#continue(chunk)
-      if (offset === -1) return
+      if (offset === -1) return this.#settle()
     }
     const n = chunk.length
     let run = offset // start of the messages not yet handed on
@@ -81,6 +84,16 @@ export class RowTap {
     }
     if (run < offset) this.#forward(chunk.subarray(run, offset))
     if (offset < n) this.#keep(chunk, offset)
+    this.#settle()
+  }
+
+  #settle (): void {
+    if (this.#sink?.settle === undefined || this.#failure !== undefined) return
+    try {
+      this.#sink.settle()
+    } catch (error) {
+      this.#failure = { thrown: error }
+    }
   }
 
   #row (data: Buffer, start: number, end: number): void {
@@ -131,6 +144,36 @@ export class RowTap {
 }
 
 const taps = new WeakMap<pg.ClientBase, RowTap>()
+// sockets whose reads go to a row tap, which keeps no chunk past its call (pg's own parser does:
+// the start of a message a read ended inside)
+const tapped = new WeakSet<object>()
+// what Node's sockets read at once
+const READ_BYTES = 64 * 1024
+
+/**
+ * The socket for a pool's connection (pg's `stream` option): it reads into one buffer of its own,
+ * over and over, where a plain socket allocates a new 64 KiB buffer for every read. Those are the
+ * byte path's only allocation per read, and they are freed only when V8 next collects, which the
+ * byte path, making almost no JS objects, seldom asks for: tens of MB of them piled up per
+ * download (docs/decisions/0008-stream-memory.md). Until a row tap reads the socket (pg's startup
+ * and authentication), pg's parser gets a copy of each read, since it keeps what a read ended in
+ * the middle of. A TLS connection reads its own way: a plain socket, which pg wraps.
+ */
+export function readingSocket (tls: boolean): net.Socket {
+  if (tls) return new net.Socket()
+  const buffer = Buffer.allocUnsafe(READ_BYTES)
+  const socket: net.Socket = new net.Socket({
+    onread: {
+      buffer,
+      callback: (bytes) => {
+        const chunk = buffer.subarray(0, bytes)
+        socket.emit('data', tapped.has(socket) ? chunk : Buffer.from(chunk))
+        return true
+      }
+    }
+  })
+  return socket
+}
 
 /**
  * Puts a RowTap in front of a connected client's parser (the pool's 'connect' event). Refuses a
@@ -141,6 +184,7 @@ export function installRowTap (client: pg.ClientBase): RowTap {
   const tap = new RowTap(reader.pg)
   reader.replaceWith(tap.data)
   taps.set(client, tap)
+  tapped.add(socketOf(client))
   return tap
 }
 

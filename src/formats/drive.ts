@@ -2,8 +2,10 @@
 // (Encoder in src/formats/types.ts). Rows go in as they come off the socket; each batch comes out
 // as one chunk, the head in the first, the tail in the final one. The service (src/stream/rows.ts),
 // the tests and the benches all drive the encoders through it.
-import { Out } from './out.js'
+import { Out, type Spares } from './out.js'
 import type { Encoder } from './types.js'
+
+const GRAIN = 64 * 1024
 
 export class Drive {
   readonly #encoder: Encoder
@@ -11,8 +13,12 @@ export class Drive {
   #rows = 0
   #done = false
 
-  constructor (encoder: Encoder) {
+  readonly #spares: Spares | undefined
+
+  /** `spares`: buffers of chunks already sent, to write the next batches into */
+  constructor (encoder: Encoder, spares?: Spares) {
     this.#encoder = encoder
+    this.#spares = spares
   }
 
   /** One DataRow of the batch (its layout: RowSink in src/db/rowtap.ts). */
@@ -35,7 +41,10 @@ export class Drive {
    */
   chunk (batch: { final: boolean, next?: string | null, after?: string | null }, room: number = this.size()): Buffer {
     if (this.#done) throw new Error('the final chunk was made already')
-    const out = new Out(Math.max(1024, room))
+    // in whole 64 KiB steps, so that the buffer of a chunk sent earlier fits the next batches
+    // as their sizes wander (src/formats/out.ts, Spares)
+    const size = room <= GRAIN ? Math.max(1024, room) : Math.ceil(room / GRAIN) * GRAIN
+    const out = new Out(size, this.#spares?.take(size))
     this.#encoder.flush(out, { final: batch.final, next: batch.next ?? null, after: this.#rows === 0 ? null : batch.after ?? null })
     this.#rows = 0
     this.#done = batch.final

@@ -9,8 +9,9 @@ export class Out {
   buf: Buffer
   pos = 0
 
-  constructor (size: number) {
-    this.buf = Buffer.allocUnsafe(size)
+  /** `spare`: a buffer of at least `size` bytes to write into instead of a new one */
+  constructor (size: number, spare?: Buffer) {
+    this.buf = spare ?? Buffer.allocUnsafe(size)
   }
 
   /** Room for `n` more bytes; returns the (possibly new) buffer. */
@@ -49,6 +50,64 @@ export class Out {
   bytes (): Buffer {
     return this.buf.subarray(0, this.pos)
   }
+}
+
+// Buffers smaller than this are not kept for reuse: Node may cut them out of its shared pool.
+const SPARE_MIN = 64 * 1024
+// Spares kept at once: the chunk being sent and the one before it are all a response ever frees
+// between two batches.
+const SPARES_KEPT = 1
+
+/**
+ * The buffers of a response's chunks once the socket (or the compressor) is done with them, for
+ * the next batches to be written into instead of new ones. A batch's buffer is megabytes, and a
+ * new one per batch leaves megabytes of garbage per batch: V8 frees an ArrayBuffer only when a
+ * collection finds it dead, and with the byte path making almost no JS objects the collection
+ * that does is the one its external-memory limit forces, tens of MB later
+ * (docs/decisions/0008-stream-memory.md).
+ */
+export class Spares {
+  #free: Buffer[] = []
+  readonly #taken: ((reused: boolean) => void) | undefined
+
+  /** `taken`: told of every take, whether a spare was there to reuse */
+  constructor (taken?: (reused: boolean) => void) {
+    this.#taken = taken
+  }
+
+  /**
+   * Called before a spare is taken: gives back every chunk released by now (the pump sets it,
+   * src/stream/pump.ts, since only it knows what the socket has taken).
+   */
+  poll: () => void = () => {}
+
+  /** A chunk nobody reads any more: its whole buffer may be written again. */
+  give (chunk: Buffer): void {
+    // a view into a larger buffer (a shared pool, or an encoder's own) is not ours to give
+    if (chunk.byteOffset !== 0 || chunk.buffer.byteLength < SPARE_MIN || chunk.buffer instanceof SharedArrayBuffer) return
+    this.#free.push(Buffer.from(chunk.buffer))
+    if (this.#free.length > SPARES_KEPT) this.#free.shift()
+  }
+
+  /**
+   * A spare of at least `size` bytes and no more than twice that (a larger one, from before the
+   * budget's shares shrank, is dropped rather than held), or undefined.
+   */
+  take (size: number): Buffer | undefined {
+    this.poll()
+    let best = -1
+    for (let i = 0; i < this.#free.length; i++) {
+      const length = this.#free[i]!.length
+      if (length >= size && (best === -1 || length < this.#free[best]!.length)) best = i
+    }
+    const spare = best === -1 ? undefined : this.#free.splice(best, 1)[0]!
+    const fits = spare !== undefined && spare.length <= 2 * size
+    this.#taken?.(fits)
+    return fits ? spare : undefined
+  }
+
+  /** Buffers kept now (for the tests). */
+  get kept (): number { return this.#free.length }
 }
 
 /** An int32 of a DataRow (big-endian), read without Buffer's bounds checks. */

@@ -6,6 +6,7 @@ export interface Metrics {
   readonly registry: Registry
   readonly rows: Counter<'report' | 'format'>
   readonly bytes: Counter<'report' | 'format'>
+  readonly buffers: Counter<'source'>
   readonly ended: Counter<'report' | 'format' | 'strategy' | 'outcome'>
   readonly duration: Histogram<'report' | 'format' | 'strategy' | 'outcome'>
   readonly leaseWait: Histogram<'turn'>
@@ -32,6 +33,7 @@ export default fp(async (app) => {
     registry,
     rows: new Counter({ name: 'sluice_rows_sent_total', help: 'Rows sent in report responses', labelNames: ['report', 'format'], registers }),
     bytes: new Counter({ name: 'sluice_bytes_sent_total', help: 'Body bytes of report responses, before compression', labelNames: ['report', 'format'], registers }),
+    buffers: new Counter({ name: 'sluice_batch_buffers_total', help: 'Buffers report batches were written into: reused from a chunk already sent, or new', labelNames: ['source'], registers }),
     ended: new Counter({ name: 'sluice_streams_ended_total', help: 'Report responses ended, by outcome', labelNames: STREAM_LABELS, registers }),
     duration: new Histogram({
       name: 'sluice_stream_duration_seconds',

@@ -23,12 +23,25 @@ export function keysetSource (options: SourceOptions): AsyncGenerator<Buffer, vo
     let taken = 0
     let lastData: Buffer | undefined
     let lastStart = 0
+    let lastEnd = 0
+    let lastOwned = false
     const counted: RowSink = {
       row (data, start, end) {
         sink.row(data, start, end)
         taken++
         lastData = data
         lastStart = start
+        lastEnd = end
+        lastOwned = false
+      },
+      // the last row, for a retry on another server to resume behind, copied out of the read buffer
+      settle () {
+        sink.settle?.()
+        if (lastData === undefined || lastOwned) return
+        lastData = Buffer.from(lastData.subarray(lastStart, lastEnd))
+        lastStart = 0
+        lastEnd = lastData.length
+        lastOwned = true
       }
     }
     const failed = new Set<string>()

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import { ClientGone, GatewayTimeout, HttpError, RowCapExceeded, ServiceUnavailable } from '../errors.js'
+import type { Spares } from '../formats/out.js'
 import type { Admission } from './admission.js'
 
 /** How a streamed response ended; every path through the pump ends in exactly one. */
@@ -15,6 +16,8 @@ export interface PumpOptions {
   readonly streams: Admission
   /** headers only a response that streams gets (an error before the first byte does not) */
   readonly headers: Readonly<Record<string, string>>
+  /** where the buffers of chunks the socket is done with go, for the source to write into again */
+  readonly spares?: Spares | undefined
   /** called once, when a response that had begun is over */
   readonly onEnd: (outcome: Outcome, error: Error | undefined) => void
 }
@@ -100,12 +103,26 @@ export async function pump (reply: FastifyReply, source: AsyncGenerator<Buffer, 
   let pending: Buffer | undefined = first.done === true ? undefined : first.value
   let offset = 0
   let pulling = false
+  // Chunks whose every slice is pushed, oldest first, with the count of bytes pushed once each
+  // was: the body and what it is piped into (the response, or a compressor) hold bytes in the
+  // order they were pushed, so once fewer than that count minus the chunk's end are still held
+  // there, nothing holds the chunk any more and its buffer can take a later batch.
+  const sent: Buffer[] = []
+  const sentEnds: number[] = []
+  let pushed = 0
+  let destination: { readonly writableLength: number } | undefined
   const pushSlice = (): void => {
-    const slice = pending!.subarray(offset, offset + SLICE)
+    const chunk = pending!
+    const slice = chunk.subarray(offset, offset + SLICE)
     offset += slice.length
-    if (offset >= pending!.length) {
+    pushed += slice.length
+    if (offset >= chunk.length) {
       pending = undefined
       offset = 0
+      if (options.spares !== undefined) {
+        sent.push(chunk)
+        sentEnds.push(pushed)
+      }
     }
     body!.push(slice)
   }
@@ -135,6 +152,24 @@ export async function pump (reply: FastifyReply, source: AsyncGenerator<Buffer, 
     }
   })
   if (pending === undefined) body.push(null)
+  const spares = options.spares
+  if (spares !== undefined) {
+    // the one stream the body is piped into (by Fastify or @fastify/compress), whose
+    // writableLength counts the bytes it has not finished with
+    const pipe = body.pipe.bind(body)
+    body.pipe = <T extends NodeJS.WritableStream>(into: T, pipeOptions?: { end?: boolean }): T => {
+      destination = destination === undefined && typeof (into as Partial<{ writableLength: number }>).writableLength === 'number' ? into as unknown as { writableLength: number } : undefined
+      return pipe(into, pipeOptions)
+    }
+    spares.poll = () => {
+      if (destination === undefined) return
+      const taken = pushed - body.readableLength - destination.writableLength
+      while (sentEnds.length > 0 && sentEnds[0]! <= taken) {
+        sentEnds.shift()
+        spares.give(sent.shift()!)
+      }
+    }
+  }
 
   // stalled: the socket took no byte for STALL_TIMEOUT_MS while we had bytes for it (waiting on
   // the database is not the client's stall)

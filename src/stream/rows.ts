@@ -31,7 +31,7 @@ const MAX_BATCH_ROWS = 100_000
  */
 export async function * encodeRows (options: SourceOptions, bound: readonly KeyBound[] | null, fetch: FetchRows): AsyncGenerator<Buffer, void, undefined> {
   const { report, limit, progress } = options
-  const drive = new Drive(options.encoder)
+  const drive = new Drive(options.encoder, options.spares)
   const cap = report.maxRows ?? Infinity
   // rows encoded so far, over all batches
   let rows = 0
@@ -106,8 +106,11 @@ class Batch implements RowSink {
   #drive: Drive
   #fields: number
   #take: number
+  // the last row: in the socket's read buffer until `settle` copies it out
   #last: Buffer | undefined
   #lastStart = 0
+  #lastEnd = 0
+  #lastOwned = false
 
   constructor (drive: Drive, fields: number, take: number) {
     this.#drive = drive
@@ -124,6 +127,16 @@ class Batch implements RowSink {
     this.encoded++
     this.#last = data
     this.#lastStart = start
+    this.#lastEnd = end
+    this.#lastOwned = false
+  }
+
+  settle (): void {
+    if (this.#last === undefined || this.#lastOwned) return
+    this.#last = Buffer.from(this.#last.subarray(this.#lastStart, this.#lastEnd))
+    this.#lastStart = 0
+    this.#lastEnd = this.#last.length
+    this.#lastOwned = true
   }
 
   /** The key columns' texts of the last row written, if any. */

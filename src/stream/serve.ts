@@ -3,6 +3,7 @@ import { MAX_TIMER_MS, type Config } from '../config.js'
 import type { Lease, LeaseSource } from '../db/leases.js'
 import { ClientGone } from '../errors.js'
 import { createEncoder, contentTypes } from '../formats/index.js'
+import { Spares } from '../formats/out.js'
 import type { Report } from '../reports/report.js'
 import type { Metrics } from '../plugins/metrics.js'
 import type { Admission } from './admission.js'
@@ -58,6 +59,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
       }
       validators = revalidation.headers
     }
+    const spares = new Spares((reused) => { streaming.metrics.buffers.inc({ source: reused ? 'reused' : 'new' }) })
     const source = openSource({
       leases,
       idleTimeoutMs: idleTimeoutMs(config),
@@ -70,6 +72,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
       signal: controller.signal,
       nextLink: (next) => nextLink(request, next),
       memory: ticket.memory,
+      spares,
       progress: record.progress,
       onRetry: (retry) => { request.log.warn({ report: report.name, ...retry }, 'keyset page taken up on another server') }
     })
@@ -79,6 +82,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
       stallTimeoutMs: config.stallTimeoutMs,
       streams,
       headers: { ...asked.disposition, ...validators },
+      spares,
       onEnd: (outcome, error) => {
         streams.give(ticket)
         record.ended(outcome, error)

@@ -1,4 +1,5 @@
 import type { Lease, LeaseSource } from '../db/leases.js'
+import type { Spares } from '../formats/out.js'
 import type { Encoder } from '../formats/types.js'
 import type { ParamValues, Report } from '../reports/report.js'
 import type { StreamMemory } from './budget.js'
@@ -29,6 +30,8 @@ export interface SourceOptions {
   readonly nextLink: (after: string) => string
   /** the response's share of STREAM_MEMORY_MB: how large each batch may be */
   readonly memory: StreamMemory
+  /** buffers of chunks the pump has sent, for the next batches (the pump fills it) */
+  readonly spares?: Spares | undefined
   /** told of every chunk: rows and bytes sent so far */
   readonly progress: Progress
   /** told when a keyset page is taken up on another server: which one failed, how, and the rows it had given */
