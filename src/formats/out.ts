@@ -54,8 +54,8 @@ export class Out {
 
 // Buffers smaller than this are not kept for reuse: Node may cut them out of its shared pool.
 const SPARE_MIN = 64 * 1024
-// Spares kept at once: the chunk being sent and the one before it are all a response ever frees
-// between two batches.
+// Spares kept at once: between two batches a response frees the chunk before the one being sent
+// (that one is still in the socket), so one is enough; an older one would only be held.
 const SPARES_KEPT = 1
 
 /**
@@ -105,9 +105,6 @@ export class Spares {
     this.#taken?.(fits)
     return fits ? spare : undefined
   }
-
-  /** Buffers kept now (for the tests). */
-  get kept (): number { return this.#free.length }
 }
 
 /** An int32 of a DataRow (big-endian), read without Buffer's bounds checks. */

@@ -107,8 +107,7 @@ export async function pump (reply: FastifyReply, source: AsyncGenerator<Buffer, 
   // was: the body and what it is piped into (the response, or a compressor) hold bytes in the
   // order they were pushed, so once fewer than that count minus the chunk's end are still held
   // there, nothing holds the chunk any more and its buffer can take a later batch.
-  const sent: Buffer[] = []
-  const sentEnds: number[] = []
+  const sent: Array<{ readonly chunk: Buffer, readonly end: number }> = []
   let pushed = 0
   let destination: { readonly writableLength: number } | undefined
   const pushSlice = (): void => {
@@ -119,10 +118,7 @@ export async function pump (reply: FastifyReply, source: AsyncGenerator<Buffer, 
     if (offset >= chunk.length) {
       pending = undefined
       offset = 0
-      if (options.spares !== undefined) {
-        sent.push(chunk)
-        sentEnds.push(pushed)
-      }
+      if (options.spares !== undefined) sent.push({ chunk, end: pushed })
     }
     body!.push(slice)
   }
@@ -164,10 +160,7 @@ export async function pump (reply: FastifyReply, source: AsyncGenerator<Buffer, 
     spares.poll = () => {
       if (destination === undefined) return
       const taken = pushed - body.readableLength - destination.writableLength
-      while (sentEnds.length > 0 && sentEnds[0]! <= taken) {
-        sentEnds.shift()
-        spares.give(sent.shift()!)
-      }
+      while (sent.length > 0 && sent[0]!.end <= taken) spares.give(sent.shift()!.chunk)
     }
   }
 
