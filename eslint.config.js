@@ -3,7 +3,8 @@ import { defineConfig, globalIgnores } from 'eslint/config'
 import tseslint from 'typescript-eslint'
 
 export default defineConfig(
-  globalIgnores(['node_modules/', 'dist/', '.data/', '.tap/', 'coverage/']),
+  // native/: the malloc-trim addon's C and its one-line CommonJS loader
+  globalIgnores(['node_modules/', 'dist/', '.data/', '.tap/', 'coverage/', 'native/']),
   js.configs.recommended,
   // the TypeScript (src, routes, reports, migrations, test, bench, harness) is linted with its
   // types, from the tsconfig.json that holds each file: promises nobody awaits or catches, a promise

@@ -7,6 +7,7 @@ export interface Metrics {
   readonly rows: Counter<'report' | 'format'>
   readonly bytes: Counter<'report' | 'format'>
   readonly buffers: Counter<'source'>
+  readonly trims: Counter<'released'>
   readonly ended: Counter<'report' | 'format' | 'strategy' | 'outcome'>
   readonly duration: Histogram<'report' | 'format' | 'strategy' | 'outcome'>
   readonly leaseWait: Histogram<'turn'>
@@ -34,6 +35,7 @@ export default fp(async (app) => {
     rows: new Counter({ name: 'sluice_rows_sent_total', help: 'Rows sent in report responses', labelNames: ['report', 'format'], registers }),
     bytes: new Counter({ name: 'sluice_bytes_sent_total', help: 'Body bytes of report responses, before compression', labelNames: ['report', 'format'], registers }),
     buffers: new Counter({ name: 'sluice_batch_buffers_total', help: 'Buffers report batches were written into: reused from a chunk already sent, or new', labelNames: ['source'], registers }),
+    trims: new Counter({ name: 'sluice_heap_trims_total', help: 'Times the process gave the kernel back the free pages of its heaps (malloc_trim), by whether there were any', labelNames: ['released'], registers }),
     ended: new Counter({ name: 'sluice_streams_ended_total', help: 'Report responses ended, by outcome', labelNames: STREAM_LABELS, registers }),
     duration: new Histogram({
       name: 'sluice_stream_duration_seconds',

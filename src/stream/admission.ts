@@ -42,13 +42,16 @@ export class Admission {
   #perKey = new Map<string, number>()
   #idle: Array<() => void> = []
   #stops = new Set<() => void>()
+  #whenIdle: (() => void) | undefined
 
   /**
    * `retryAfterMs`: what the 503 of a full process tells the client to wait (LEASE_TIMEOUT_MS);
-   * `memoryBytes`: STREAM_MEMORY_MB in bytes
+   * `memoryBytes`: STREAM_MEMORY_MB in bytes; `whenIdle`: told each time the last running
+   * response is over
    */
-  constructor (max: number, retryAfterMs: number, memoryBytes: number) {
+  constructor (max: number, retryAfterMs: number, memoryBytes: number, whenIdle?: () => void) {
     this.max = max
+    this.#whenIdle = whenIdle
     this.memory = new MemoryBudget(memoryBytes)
     this.#retryAfterMs = retryAfterMs
   }
@@ -85,7 +88,10 @@ export class Admission {
       if (left === 0) this.#perKey.delete(ticket.key)
       else this.#perKey.set(ticket.key, left)
     }
-    if (this.#held.size === 0) for (const resolve of this.#idle.splice(0)) resolve()
+    if (this.#held.size === 0) {
+      for (const resolve of this.#idle.splice(0)) resolve()
+      this.#whenIdle?.()
+    }
   }
 
   /** Resolves once no response is running. */

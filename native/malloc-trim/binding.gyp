@@ -1,0 +1,5 @@
+{
+  "targets": [
+    { "target_name": "trim", "sources": ["trim.c"] }
+  ]
+}

@@ -1,0 +1,102 @@
+import { createRequire } from 'node:module'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+
+/** glibc's malloc_trim(0) by the addon in native/malloc-trim; false: nothing was given back. */
+export type Trim = () => boolean
+
+/**
+ * The addon's trim, or why there is none: it is an optional dependency that node-gyp builds on
+ * install (a machine without a C compiler skips it), and off glibc it does nothing.
+ */
+export function loadTrim (): { trim: Trim } | { missing: string } {
+  try {
+    const addon = createRequire(import.meta.url)('sluice-malloc-trim') as { trim: Trim, supported: boolean }
+    return addon.supported ? { trim: addon.trim } : { missing: 'the C library is not glibc' }
+  } catch (error) {
+    return { missing: `the malloc-trim addon did not load (${(error as Error).message.split('\n')[0] ?? ''})` }
+  }
+}
+
+/**
+ * V8's full collection: `gc` of `node --expose-gc` when the process was started so, else the same
+ * function taken from a fresh context with the flag set only for that moment. Only GiveBack calls
+ * it, on an idle process.
+ */
+export function loadCollect (): () => void {
+  const exposed = (globalThis as { gc?: unknown }).gc
+  if (typeof exposed === 'function') return exposed as () => void
+  setFlagsFromString('--expose-gc')
+  try {
+    return runInNewContext('gc') as () => void
+  } finally {
+    setFlagsFromString('--no-expose-gc')
+  }
+}
+
+/** How often an idle process gives memory back, and for how long after its last response. */
+export const GIVE_BACK_EVERY_MS = 10_000
+export const GIVE_BACK_TIMES = 6
+/** V8 frees the ArrayBuffers a collection found dead on a helper thread, just after it. */
+const SWEPT_MS = 250
+
+/**
+ * Gives the kernel back what a crowd's responses left (docs/decisions/0009). Two things keep it:
+ * Buffers a finished response dropped are freed only when a collection finds them, and an idle
+ * process allocates nothing, so none comes; and what glibc's free() took back below a block still
+ * in use stays resident until malloc_trim. So once no response runs, every GIVE_BACK_EVERY_MS,
+ * GIVE_BACK_TIMES times: a full collection, then a trim once its ArrayBuffers are swept. A
+ * response that starts meanwhile stops it, and its end starts it again. A collection takes
+ * ~10-20 ms on this heap and a trim ~20 ms on what a crowd of 256 left (pages are only unmapped,
+ * not moved); neither runs while responses run.
+ */
+export class GiveBack {
+  readonly #collect: () => void
+  readonly #trim: Trim | undefined
+  readonly #busy: () => boolean
+  readonly #trimmed: (released: boolean) => void
+  #timer: NodeJS.Timeout | undefined
+  #left = 0
+
+  /**
+   * `trim`: undefined where the addon is missing (collections alone still free the Buffers);
+   * `busy`: whether a response runs; `trimmed`: told each trim's outcome (a metric)
+   */
+  constructor (collect: () => void, trim: Trim | undefined, busy: () => boolean, trimmed: (released: boolean) => void) {
+    this.#collect = collect
+    this.#trim = trim
+    this.#busy = busy
+    this.#trimmed = trimmed
+  }
+
+  /** No response runs any more: give back soon, and a few times more while that lasts. */
+  idle (): void {
+    this.#left = GIVE_BACK_TIMES
+    this.#timer ??= setInterval(() => this.#tick(), GIVE_BACK_EVERY_MS).unref()
+  }
+
+  /** Once now (after start, when loading reports freed what it parsed). */
+  now (): void {
+    this.#giveBack()
+  }
+
+  stop (): void {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+  }
+
+  #tick (): void {
+    if (this.#busy()) return this.stop()
+    this.#giveBack()
+    if (--this.#left <= 0) this.stop()
+  }
+
+  #giveBack (): void {
+    this.#collect()
+    const trim = this.#trim
+    if (trim === undefined) return
+    setTimeout(() => {
+      if (!this.#busy()) this.#trimmed(trim())
+    }, SWEPT_MS).unref()
+  }
+}
