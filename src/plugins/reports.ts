@@ -16,7 +16,7 @@ declare module 'fastify' {
 export default fp(async (app) => {
   const { config, leases, metrics } = app
   app.decorate('reports', await loadReports(config.reportsDir ?? DEMO_REPORTS_DIR, leases))
-  // memory a crowd freed goes back to the kernel once no response runs (docs/decisions/0009)
+  // what start-up and a crowd leave goes back to the kernel once no response runs (docs/decisions/0009)
   const addon = loadTrim()
   if ('missing' in addon) app.log.warn(`freed memory is given back to the kernel only in part after a crowd: ${addon.missing}`)
   const streams: Admission = new Admission(config.maxStreams, config.leaseTimeoutMs, config.streamMemoryMb * 2 ** 20, () => giveBack.idle())
@@ -24,7 +24,7 @@ export default fp(async (app) => {
     metrics.trims.inc({ released: String(released) })
     app.log.debug({ released, rss: process.memoryUsage.rss() }, 'heap trimmed')
   })
-  app.addHook('onReady', async () => giveBack.now())
+  app.addHook('onReady', async () => giveBack.idle())
   app.addHook('onClose', async () => giveBack.stop())
   app.decorate('streaming', { config, leases: app.reads, metrics, streams })
 }, { name: 'reports', dependencies: ['db', 'metrics'] })

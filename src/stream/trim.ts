@@ -69,13 +69,16 @@ export class GiveBack {
     this.#trimmed = trimmed
   }
 
-  /** No response runs any more: give back soon, and a few times more while that lasts. */
+  /**
+   * No response runs any more (or none has yet: after start, loading reports and V8's start-up
+   * leave as much behind as a download does): give back soon, and a few times more while that lasts.
+   */
   idle (): void {
     this.#left = GIVE_BACK_TIMES
     this.#timer ??= setInterval(() => this.#tick(), GIVE_BACK_EVERY_MS).unref()
   }
 
-  /** Once now (after start, when loading reports freed what it parsed). */
+  /** One give-back at once, outside the series. */
   now (): void {
     this.#giveBack()
   }
