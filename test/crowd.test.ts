@@ -13,7 +13,7 @@ import { tableFromIPC } from 'apache-arrow'
 import t, { type Test } from 'tap'
 import { ALLOCATOR, NODE_FLAGS } from '../harness/server.js'
 import { listenTestApp, type TestApp } from './helpers/app.js'
-import { scratchTable } from './helpers/db.js'
+import { rowsTable } from './helpers/db.js'
 import { get, poolWhole, reportsFolder, sameBytes, waitFor, type Download } from './helpers/http.js'
 import { readZip } from './helpers/xlsx.js'
 
@@ -26,15 +26,7 @@ const SLOW_BYTES_PER_S = 1 << 20
 // a bucket of sluice_lease_wait_seconds, so /metrics tells whether a page waited longer
 const LEASE_MS = 250
 
-const { client, table } = await scratchTable(t, 'crowd')
-await client.query(`
-  create table ${table} (id bigint primary key, label text not null, amount numeric(12,2), at timestamptz not null, flag bool);
-  insert into ${table}
-  select g, 'row ' || g || case when g % 7 = 0 then ', "quoted"' else '' end, round((g * 37 % 100000) / 100.0, 2),
-    timestamptz '2026-01-01 00:00:00+00' + g * interval '1 minute', g % 3 = 0
-  from generate_series(1, ${ROWS}) g;
-  analyze ${table};
-`)
+const { table } = await rowsTable(t, 'crowd', ROWS)
 const reportsDir = await reportsFolder(t, {
   'crowd.sql': `/*\ntitle: Crowd\nkey: id\nstrategy: keyset\n*/\nselect id, label, amount, at, flag from ${table}\n`,
   // more than the kernel's socket buffers hold, so a paused client keeps its cursor open

@@ -8,7 +8,7 @@ import t from 'tap'
 import { download } from '../harness/download.js'
 import { memoryOf, watchPeak } from '../harness/memory.js'
 import type { ServerProcess } from '../harness/server.js'
-import { scratchTable } from './helpers/db.js'
+import { rowsTable } from './helpers/db.js'
 import { reportsFolder, waitFor } from './helpers/http.js'
 import { startTestServer } from './helpers/server.js'
 import { GiveBack, loadCollect } from '../src/stream/trim.js'
@@ -55,15 +55,7 @@ t.test('the give-back\'s collection frees dropped Buffers that no allocation wou
 })
 
 t.test(`a minute after ${CROWD} concurrent downloads in every format, RSS is back within ${LEFT_BEHIND / MiB} MiB of where it was before them`, options, async (t) => {
-  const { client, table } = await scratchTable(t, 'giveback')
-  await client.query(`
-    create table ${table} (id bigint primary key, label text not null, amount numeric(12,2), at timestamptz not null, flag bool);
-    insert into ${table}
-    select g, 'row ' || g || case when g % 7 = 0 then ', "quoted"' else '' end, round((g * 37 % 100000) / 100.0, 2),
-      timestamptz '2026-01-01 00:00:00+00' + g * interval '1 minute', g % 3 = 0
-    from generate_series(1, ${ROWS}) g;
-    analyze ${table};
-  `)
+  const { table } = await rowsTable(t, 'giveback', ROWS)
   const reportsDir = await reportsFolder(t, {
     'rows.sql': `/*\ntitle: Rows\nkey: id\nstrategy: keyset\n*/\nselect id, label, amount, at, flag from ${table}\n`
   })

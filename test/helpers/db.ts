@@ -42,3 +42,20 @@ export async function scratchTable (t: { teardown (fn: () => unknown): void }, p
   })
   return { client, table }
 }
+
+/**
+ * A scratch table of `rows` rows of five columns (id key, text with commas and quotes now and
+ * then, numeric, timestamptz, bool), analyzed: what the crowd tests download many times at once.
+ */
+export async function rowsTable (t: { teardown (fn: () => unknown): void }, prefix: string, rows: number): Promise<{ client: pg.Client, table: string }> {
+  const scratch = await scratchTable(t, prefix)
+  await scratch.client.query(`
+    create table ${scratch.table} (id bigint primary key, label text not null, amount numeric(12,2), at timestamptz not null, flag bool);
+    insert into ${scratch.table}
+    select g, 'row ' || g || case when g % 7 = 0 then ', "quoted"' else '' end, round((g * 37 % 100000) / 100.0, 2),
+      timestamptz '2026-01-01 00:00:00+00' + g * interval '1 minute', g % 3 = 0
+    from generate_series(1, ${rows}) g;
+    analyze ${scratch.table};
+  `)
+  return scratch
+}
