@@ -17,17 +17,18 @@ const MiB = 1 << 20
 const ROWS = 100_000
 const CROWD = 64
 const FORMATS = ['csv', 'ndjson', 'json', 'xlsx', 'parquet', 'arrow'] as const
-// What the crowd may leave behind once the server has trimmed. A minute after a crowd, within
-// 32 MiB is the operator's promise (docs/decisions/0009); this crowd, measured here, left +31 MiB
-// when trims gave nothing back and -12 MiB when they did, so the test holds the half of it.
-const LEFT_BEHIND = 16 * MiB
+// What the crowd may leave behind once the server has given back. A minute after a crowd, within
+// 32 MiB is the operator's promise (docs/decisions/0009). "Before" here is the idle server after
+// its own give-back, lower than the bench's; from it this crowd left +32 to +33 MiB when the
+// trims gave nothing back and +15 to +16 MiB when they did, so the test holds the middle.
+const LEFT_BEHIND = 24 * MiB
 // the server trims every 10 s, six times, once no response runs (src/stream/trim.ts)
 const TRIMS_WITHIN_MS = 75_000
 
 const options = { skip: process.platform === 'linux' ? false : 'reads the server memory from /proc' }
 
 // An idle process allocates nothing, so V8 never looks for the Buffers a crowd dropped; the
-// give-back's collection is what frees them. Here in the test's own process: 64 MiB of Buffers,
+// give-back's collection is what frees them. Here in the test's own process: 128 MiB of Buffers,
 // alive through the collection their allocation sets off, then dropped, stay counted until a
 // collection runs, and the give-back's is the one that comes.
 t.test('the give-back\'s collection frees dropped Buffers that no allocation would', async (t) => {
@@ -38,20 +39,20 @@ t.test('the give-back\'s collection frees dropped Buffers that no allocation wou
   observer.observe({ entryTypes: ['gc'] })
   t.teardown(() => observer.disconnect())
 
-  const holder: { buffers?: Buffer[] } = { buffers: Array.from({ length: 64 }, () => Buffer.allocUnsafeSlow(MiB).fill(7)) }
-  // V8 starts a collection when external memory grows this much; it finds them alive
+  const holder: { buffers?: Buffer[] } = { buffers: Array.from({ length: 128 }, () => Buffer.allocUnsafeSlow(MiB).fill(7)) }
+  // V8 starts a collection when external memory grows by some 64 MiB; it finds them alive
   await waitFor(() => collections > 0, { timeout: 5000, what: 'the collection the allocation sets off' })
   const held = process.memoryUsage().arrayBuffers
-  t.equal(holder.buffers?.length, 64)
+  t.equal(holder.buffers?.length, 128)
   delete holder.buffers
   // what the server does once idle, without the trim (the test below has the server's)
   new GiveBack(collect, undefined, () => false, () => {}).now()
   // V8 frees the ArrayBuffers a collection found dead on a helper thread, just after it
   const left = await waitFor(() => {
     const now = process.memoryUsage().arrayBuffers
-    return held - now > 56 * MiB ? now : false
+    return held - now > 120 * MiB ? now : false
   }, { timeout: 5000, what: 'the dropped Buffers freed' })
-  t.ok(held - left > 56 * MiB, `freed ${mib(held - left)}`)
+  t.ok(held - left > 120 * MiB, `freed ${mib(held - left)}`)
 })
 
 t.test(`a minute after ${CROWD} concurrent downloads in every format, RSS is back within ${LEFT_BEHIND / MiB} MiB of where it was before them`, options, async (t) => {

@@ -1,6 +1,7 @@
 // trim(): glibc's malloc_trim(0), which gives the kernel back every whole free page of the
 // allocator's heaps, the middle of a heap included, where free() alone gives back only a heap's top.
 // Elsewhere (musl, macOS) a no-op that returns false. Why: docs/decisions/0009-giving-memory-back.md
+#include <stdlib.h> // defines __GLIBC__ on glibc (through features.h)
 #include <node_api.h>
 #ifdef __GLIBC__
 #include <malloc.h>

@@ -25,6 +25,6 @@ export default fp(async (app) => {
     app.log.debug({ released, rss: process.memoryUsage.rss() }, 'heap trimmed')
   })
   app.addHook('onReady', async () => giveBack.idle())
-  app.addHook('onClose', async () => giveBack.stop())
+  app.addHook('onClose', async () => giveBack.close())
   app.decorate('streaming', { config, leases: app.reads, metrics, streams })
 }, { name: 'reports', dependencies: ['db', 'metrics'] })

@@ -46,7 +46,8 @@ const SWEPT_MS = 250
  * process allocates nothing, so none comes; and what glibc's free() took back below a block still
  * in use stays resident until malloc_trim. So once no response runs, every GIVE_BACK_EVERY_MS,
  * GIVE_BACK_TIMES times: a full collection, then a trim once its ArrayBuffers are swept. A
- * response that starts meanwhile stops it, and its end starts it again. A collection takes
+ * response that starts meanwhile stops it, and its end starts it again, the first give-back a
+ * full GIVE_BACK_EVERY_MS later. A collection takes
  * ~10-20 ms on this heap and a trim ~20 ms on what a crowd of 256 left (pages are only unmapped,
  * not moved); neither runs while responses run.
  */
@@ -56,7 +57,9 @@ export class GiveBack {
   readonly #busy: () => boolean
   readonly #trimmed: (released: boolean) => void
   #timer: NodeJS.Timeout | undefined
+  #sweep: NodeJS.Timeout | undefined
   #left = 0
+  #closed = false
 
   /**
    * `trim`: undefined where the addon is missing (collections alone still free the Buffers);
@@ -71,11 +74,15 @@ export class GiveBack {
 
   /**
    * No response runs any more (or none has yet: after start, loading reports and V8's start-up
-   * leave as much behind as a download does): give back soon, and a few times more while that lasts.
+   * leave as much behind as a download does): give back GIVE_BACK_EVERY_MS from now, and a few
+   * times more while that lasts. Each call starts the wait again, so a server with traffic in
+   * gaps gives back only after GIVE_BACK_EVERY_MS without a response.
    */
   idle (): void {
+    if (this.#closed) return
+    this.stop()
     this.#left = GIVE_BACK_TIMES
-    this.#timer ??= setInterval(() => this.#tick(), GIVE_BACK_EVERY_MS).unref()
+    this.#timer = setInterval(() => this.#tick(), GIVE_BACK_EVERY_MS).unref()
   }
 
   /** One give-back at once, outside the series. */
@@ -83,22 +90,32 @@ export class GiveBack {
     this.#giveBack()
   }
 
+  /** Ends the series and a trim that waits for its collection's sweep. */
   stop (): void {
     clearInterval(this.#timer)
+    clearTimeout(this.#sweep)
     this.#timer = undefined
+    this.#sweep = undefined
+  }
+
+  /** The server is closing: no give-back after this. */
+  close (): void {
+    this.#closed = true
+    this.stop()
   }
 
   #tick (): void {
     if (this.#busy()) return this.stop()
     this.#giveBack()
-    if (--this.#left <= 0) this.stop()
+    if (--this.#left <= 0) clearInterval(this.#timer)
   }
 
   #giveBack (): void {
     this.#collect()
     const trim = this.#trim
     if (trim === undefined) return
-    setTimeout(() => {
+    this.#sweep = setTimeout(() => {
+      this.#sweep = undefined
       if (!this.#busy()) this.#trimmed(trim())
     }, SWEPT_MS).unref()
   }
