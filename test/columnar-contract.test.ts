@@ -67,7 +67,7 @@ const rangeSql = 'select g as id, \'row \' || g as label from generate_series(1,
 
 // Every demo report (GET /reports lists six) with the SQL PostgreSQL answers for the same request.
 const demo: ReadonlyArray<readonly [url: string, sql: string, key: readonly string[]]> = [
-  ['orders', 'select id, customer_id, status, amount, currency, created_at, shipped_at, note, metadata from orders', ['id']],
+  ['orders', 'select id, customer_id, status, amount, currency, created_at, shipped_at, note, metadata, change_xid from orders', ['id']],
   ['customers', 'select id, name, email, country, created_at, tags, notes from customers', ['id']],
   ['products', 'select id, sku, name, price, attributes, created_at from products', ['id']],
   ['order_lines', `select i.order_id, i.line, o.created_at as ordered_at, p.sku, p.name as product, i.quantity, i.unit_price, i.discount,

@@ -52,7 +52,7 @@ const reportsDir = await reportsFolder(t, {
 
 // The demo reports, and the same rows as plain SQL for PostgreSQL to answer.
 const demo: Array<[name: string, sql: string]> = [
-  ['orders', 'select id, customer_id, status, amount, currency, created_at, shipped_at, note, metadata from orders'],
+  ['orders', 'select id, customer_id, status, amount, currency, created_at, shipped_at, note, metadata, change_xid from orders'],
   ['customers', 'select id, name, email, country, created_at, tags, notes from customers'],
   ['products', 'select id, sku, name, price, attributes, created_at from products']
 ]

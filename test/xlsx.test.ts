@@ -42,7 +42,7 @@ const reportsDir = await reportsFolder(t, {
 
 // The demo reports, and the same rows as plain SQL for PostgreSQL to answer.
 const demo: Array<[name: string, sql: string]> = [
-  ['orders', 'select id, customer_id, status, amount, currency, created_at, shipped_at, note, metadata from orders order by id'],
+  ['orders', 'select id, customer_id, status, amount, currency, created_at, shipped_at, note, metadata, change_xid from orders order by id'],
   ['customers', 'select id, name, email, country, created_at, tags, notes from customers order by id'],
   ['products', 'select id, sku, name, price, attributes, created_at from products order by id']
 ]

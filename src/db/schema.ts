@@ -56,6 +56,8 @@ export interface OrdersTable {
   metadata: Jsonb | null
   /** set by the trigger orders_touch_updated_at on every insert and update */
   updated_at: Defaulted<Timestamptz>
+  /** xid8 as text: the transaction that last wrote the order, set by the trigger orders_stamp_change_xid; NULL for an order not written since the column came */
+  change_xid: Defaulted<string | null>
 }
 
 export interface OrderItemsTable {

@@ -34,14 +34,18 @@ const MICROSECOND = 2
 
 export function createArrowEncoder (columns: ReadonlyArray<Column>, context: ColumnsContext): Encoder {
   const batch = new Columns(columns)
-  const schema = message(HEADER_SCHEMA, (b) => {
+  const schemaOf = (sync: string | null): Buffer => message(HEADER_SCHEMA, (b) => {
     const fields = vector(b, columns.map((column) => field(b, column.name, column.value)))
-    const metadata = keyValues(b, [['sluice.report', context.report], ['sluice.key', JSON.stringify(context.key)]])
+    const pairs: Array<readonly [string, string]> = [['sluice.report', context.report], ['sluice.key', JSON.stringify(context.key)]]
+    if (sync !== null) pairs.push(['sluice.sync_token', sync])
+    const metadata = keyValues(b, pairs)
     b.startObject(4)
     b.addFieldOffset(1, fields, 0)
     b.addFieldOffset(2, metadata, 0)
     return b.endObject()
   }, 0, [])
+  // what the head weighs before the first flush (a sync token, known by then, adds a little)
+  const schema = schemaOf(null)
   let headed = false
 
   const writeBatch = (out: Out, after: string | null): void => {
@@ -98,8 +102,8 @@ export function createArrowEncoder (columns: ReadonlyArray<Column>, context: Col
       batch.row(data, start)
     },
     size: () => (headed ? 0 : schema.length) + batch.size(),
-    flush (out, { final, after }) {
-      if (!headed) out.write(schema)
+    flush (out, { final, after, sync }) {
+      if (!headed) out.write(sync === null ? schema : schemaOf(sync))
       headed = true
       if (batch.rows > 0) writeBatch(out, after)
       batch.reset()

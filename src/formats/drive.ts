@@ -36,16 +36,17 @@ export class Drive {
    * The chunk of everything taken since the last one. `final`: the response ends here, with the
    * format's tail; no row or chunk may follow. `next`, with `final`: the link to the following
    * page when `limit` cut the response. `after`: the key that resumes right behind the batch's
-   * last row (dropped for a batch without rows). `room`: bytes to set aside, about what a batch
+   * last row (dropped for a batch without rows). `sync`: the response's sync token, if
+   * it has one. `room`: bytes to set aside, about what a batch
    * comes to (a row format goes on to write the next batch's rows into them).
    */
-  chunk (batch: { final: boolean, next?: string | null, after?: string | null }, room: number = this.size()): Buffer {
+  chunk (batch: { final: boolean, next?: string | null, after?: string | null, sync?: string | null }, room: number = this.size()): Buffer {
     if (this.#done) throw new Error('the final chunk was made already')
     // in whole 64 KiB steps, so that the buffer of a chunk sent earlier fits the next batches
     // as their sizes wander (src/formats/out.ts, Spares)
     const size = room <= GRAIN ? Math.max(1024, room) : Math.ceil(room / GRAIN) * GRAIN
     const out = new Out(size, this.#spares?.take(size))
-    this.#encoder.flush(out, { final: batch.final, next: batch.next ?? null, after: this.#rows === 0 ? null : batch.after ?? null })
+    this.#encoder.flush(out, { final: batch.final, next: batch.next ?? null, after: this.#rows === 0 ? null : batch.after ?? null, sync: batch.sync ?? null })
     this.#rows = 0
     this.#done = batch.final
     return out.bytes()

@@ -4,7 +4,7 @@ import type { Column, Encoder, Format } from './types.js'
 
 export const contentType = 'application/json'
 
-/** `{"rows":[...],"next":...}`, rows as in NDJSON, one per line. */
+/** `{"rows":[...],"next":...}`, rows as in NDJSON, one per line; `"sync_token"` last for a report with `changes:`. */
 export function createJsonEncoder (columns: ReadonlyArray<Column>): Encoder {
   const writeObject = objectWriter(columns)
   // the batch's bytes, handed over whole at flush; the head first
@@ -18,9 +18,9 @@ export function createJsonEncoder (columns: ReadonlyArray<Column>): Encoder {
       writeObject(rows, data, start, end)
     },
     size: () => rows.pos,
-    flush (out, { final, next }) {
+    flush (out, { final, next, sync }) {
       out.take(rows)
-      if (final) out.write(Buffer.from('],"next":' + (next === null ? 'null' : JSON.stringify(next)) + '}'))
+      if (final) out.write(Buffer.from('],"next":' + (next === null ? 'null' : JSON.stringify(next)) + (sync === null ? '' : ',"sync_token":' + JSON.stringify(sync)) + '}'))
     }
   }
 }
@@ -33,6 +33,6 @@ export const jsonFormat: Format<'json'> = {
   name: 'json',
   contentType,
   attachment: false,
-  schema: { type: 'object', properties: { rows: { type: 'array', items: { type: 'object' } }, next: { type: ['string', 'null'] } } },
+  schema: { type: 'object', properties: { rows: { type: 'array', items: { type: 'object' } }, next: { type: ['string', 'null'] }, sync_token: { type: 'string' } } },
   create: (columns) => createJsonEncoder(columns)
 }

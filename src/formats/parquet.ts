@@ -131,13 +131,14 @@ export function createParquetEncoder (columns: ReadonlyArray<Column>, context: C
     rows += batch.rows
   }
 
-  const footer = (next: string | null): Buffer => {
+  const footer = (next: string | null, sync: string | null): Buffer => {
     const metadata: Array<readonly [string, string]> = [
       ['sluice.report', context.report],
       ['sluice.key', JSON.stringify(context.key)]
     ]
     if (after !== null) metadata.push(['sluice.after', after])
     if (next !== null) metadata.push(['sluice.next', next])
+    if (sync !== null) metadata.push(['sluice.sync_token', sync])
     const bytes = new ThriftWriter()
       .i32(1, 1)
       .encodedStructs(2, schema.length, schemaBytes)
@@ -158,14 +159,14 @@ export function createParquetEncoder (columns: ReadonlyArray<Column>, context: C
       batch.row(data, start)
     },
     size: () => (headed ? 0 : MAGIC.length) + batch.size(),
-    flush (out, { final, next, after: resume }) {
+    flush (out, { final, next, after: resume, sync }) {
       at = out.pos
       if (!headed) out.write(MAGIC)
       headed = true
       if (batch.rows > 0) writeRowGroup(out)
       batch.reset()
       if (resume !== null) after = resume
-      if (final) out.write(footer(next))
+      if (final) out.write(footer(next, sync))
       written += out.pos - at
     }
   }

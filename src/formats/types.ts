@@ -84,6 +84,11 @@ export interface Flush {
   readonly next: string | null
   /** the `after` that resumes right behind the batch's last row; null for a batch without rows */
   readonly after: string | null
+  /**
+   * the response's sync token, for a report with `changes:` (known by the first flush): JSON
+   * writes it in its envelope, Arrow in its schema's metadata, Parquet in its footer's
+   */
+  readonly sync: string | null
 }
 
 /** What the columnar formats write into their metadata about the report. */

@@ -30,6 +30,11 @@ export interface Page {
   /** only rows whose key is strictly greater than this one */
   readonly after: readonly KeyBound[] | null
   readonly limit: number | null
+  /**
+   * A report with `changes:` (src/stream/sync.ts): only rows written after the snapshot `since`,
+   * and only rows committed in the snapshot `within` (each as pg_snapshot's text, or null)
+   */
+  readonly changes?: { readonly column: string, readonly since: string | null, readonly within: string | null } | undefined
 }
 
 /**
@@ -43,6 +48,17 @@ export function compileQuery (report: Pick<ReportDefinition, 'query' | 'key'>, p
   if (page.after !== null) {
     const bounds = page.after.map((bound) => sql`cast(${bound.value} as ${sql.raw(bound.castType)})`)
     query = query.where(sql<boolean>`(${sql.join(keys)}) > (${sql.join(bounds)})`)
+  }
+  if (page.changes?.since != null) {
+    const column = sql.id('r', page.changes.column)
+    const since = sql`cast(${page.changes.since} as pg_snapshot)`
+    // the range is what an index on the column serves; the visibility test sorts out the
+    // transactions that were still running at `since` from those that had ended
+    query = query.where(sql<boolean>`${column} >= pg_snapshot_xmin(${since}) and not pg_visible_in_snapshot(${column}, ${since})`)
+  }
+  if (page.changes?.within != null) {
+    // a row never written since the column came (NULL) is older than any snapshot
+    query = query.where(sql<boolean>`coalesce(pg_visible_in_snapshot(${sql.id('r', page.changes.column)}, cast(${page.changes.within} as pg_snapshot)), true)`)
   }
   for (const key of keys) query = query.orderBy(key)
   if (page.limit !== null) query = query.limit(page.limit)

@@ -6,6 +6,7 @@ import type { Lease, Leases } from '../db/leases.js'
 import type { Column } from '../formats/types.js'
 import { RAW_TYPES } from '../db/pool.js'
 import { builder, compileQuery } from './compile.js'
+import { syncScope } from '../stream/sync.js'
 import { parseSqlReport } from './sql-file.js'
 import { RESERVED_PARAMS, type ParamValues, type Report, type ReportDefinition } from './report.js'
 
@@ -62,6 +63,21 @@ async function versionShape (lease: Lease, version: NonNullable<ReportDefinition
   }
 }
 
+// xid8, the type of pg_current_xact_id(): 64 bits, so no wraparound between two pulls
+const XID8 = 5069
+
+/**
+ * `changes:` must name a result column of type xid8; its sync tokens are bound to this database
+ * (a replica shares the primary's system identifier) and this report.
+ */
+async function changesColumn (lease: Lease, report: string, column: string, columns: readonly Column[]): Promise<Report['sync']> {
+  const found = columns.find((c) => c.name === column)
+  if (found === undefined) throw new Error(`changes column "${column}" is not among the result columns (${columns.map((c) => c.name).join(', ')})`)
+  if (found.oid !== XID8) throw new Error(`changes column "${column}" is of type ${found.type}, not xid8 (pg_current_xact_id(), set by a trigger)`)
+  const { rows } = await lease.query<{ identity: string }>("select system_identifier::text || '/' || current_database() as identity from pg_control_system()")
+  return { column, scope: syncScope(rows[0]!.identity, report, column) }
+}
+
 async function importReport (file: string): Promise<ReportDefinition> {
   const module = await import(pathToFileURL(file).href) as { default?: ReportDefinition }
   const definition = module.default
@@ -70,6 +86,9 @@ async function importReport (file: string): Promise<ReportDefinition> {
   }
   if (definition.version !== undefined && typeof definition.version !== 'function') {
     throw new Error('version must be a function (db, params) => query, as query is')
+  }
+  if (definition.changes !== undefined && (typeof definition.changes !== 'string' || definition.changes === '')) {
+    throw new Error('changes must name one result column (of type xid8)')
   }
   return definition
 }
@@ -104,8 +123,9 @@ async function describe (name: string, file: string, definition: ReportDefinitio
     const page = compileQuery(definition, params, { after, limit: 0 })
     await lease.query({ text: `explain ${page.sql}`, values: [...page.parameters] })
     const versionColumn = definition.version === undefined ? undefined : await versionShape(lease, definition.version, params)
+    const sync = definition.changes === undefined ? undefined : await changesColumn(lease, name, definition.changes, columns)
     await lease.end()
-    return { ...definition, name, file, columns, keyIndexes, versionColumn }
+    return { ...definition, name, file, columns, keyIndexes, versionColumn, sync }
   } finally {
     lease.destroy()
   }

@@ -33,6 +33,12 @@ export interface ReportDefinition<DB = Database> {
    * as `query`; the report then answers with an ETag and 304s (docs/http.md section 3)
    */
   readonly version?: ((db: Kysely<DB>, params: ParamValues) => ReportQuery) | undefined
+  /**
+   * Optional: a result column of type xid8 that a trigger sets to `pg_current_xact_id()` on every
+   * insert and update; responses then carry a sync token, and `changed_since` pulls only the rows
+   * changed since one (docs/http.md section 3)
+   */
+  readonly changes?: string | undefined
 }
 
 /** A report checked against the database at start: its columns are learnt, not declared. */
@@ -45,10 +51,12 @@ export interface Report extends ReportDefinition {
   readonly keyIndexes: readonly number[]
   /** the one column `version` returns, learnt at start: a date or timestamp also gives Last-Modified */
   readonly versionColumn?: Column | undefined
+  /** with `changes`: its column, and the scope its sync tokens are bound to (src/stream/sync.ts) */
+  readonly sync?: { readonly column: string, readonly scope: string } | undefined
 }
 
 /** Query parameters of the streaming endpoint itself; no report may declare these. */
-export const RESERVED_PARAMS = ['format', 'limit', 'after', 'download', 'header', 'bom', 'delimiter', 'expires', 'key_id', 'signature'] as const
+export const RESERVED_PARAMS = ['format', 'limit', 'after', 'download', 'header', 'bom', 'delimiter', 'expires', 'key_id', 'signature', 'changed_since'] as const
 
 /**
  * For report modules: `export default defineReport({ ... })`, typed, with the defaults filled in.

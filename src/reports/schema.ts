@@ -25,6 +25,8 @@ export function querySchema (report: Report): Record<string, unknown> {
       header: FLAG,
       bom: FLAG,
       delimiter: { type: 'string', enum: [',', ';', '|', 'tab'] },
+      // any report may be asked; one without `changes:` answers 400 saying so (src/stream/sync.ts)
+      changed_since: { type: 'string', minLength: 1 },
       // a signed link's own (src/auth/links.ts), checked before validation
       expires: { type: 'string' },
       key_id: { type: 'string' },

@@ -114,14 +114,14 @@ function bindPlaceholders (fragments: RawBuilder<unknown>[], names: string[], pa
   return sql`(${sql.join(pieces, sql.raw(''))})`
 }
 
-const HEADER_FIELDS = new Set(['title', 'description', 'key', 'strategy', 'max_rows', 'version', 'params', 'required'])
+const HEADER_FIELDS = new Set(['title', 'description', 'key', 'strategy', 'max_rows', 'version', 'changes', 'params', 'required'])
 
 function readHeader (header: unknown): Omit<ReportDefinition, 'query' | 'version'> {
   if (!isObject(header)) throw new Error('header must be a YAML mapping')
   for (const field of Object.keys(header)) {
     if (!HEADER_FIELDS.has(field)) throw new Error(`header has an unknown field "${field}"`)
   }
-  const { title, description, key, strategy, max_rows: maxRows, params, required } = header
+  const { title, description, key, strategy, max_rows: maxRows, changes, params, required } = header
   if (typeof title !== 'string' || title.trim() === '') throw new Error('header needs a title')
   if (description !== undefined && typeof description !== 'string') throw new Error('header description must be text')
   const keyList = typeof key === 'string' ? [key] : key
@@ -135,6 +135,7 @@ function readHeader (header: unknown): Omit<ReportDefinition, 'query' | 'version
   if (maxRows !== undefined && !(Number.isSafeInteger(maxRows) && (maxRows as number) > 0)) {
     throw new Error('header max_rows must be a positive whole number')
   }
+  if (changes !== undefined && (typeof changes !== 'string' || changes === '')) throw new Error('header changes must name one result column (of type xid8)')
   if (params !== undefined && params !== null && !isObject(params)) throw new Error('header params must be a mapping of JSON Schemas')
   const paramMap: Record<string, ParamSchema> = {}
   for (const [name, schema] of Object.entries(params ?? {})) {
@@ -155,6 +156,7 @@ function readHeader (header: unknown): Omit<ReportDefinition, 'query' | 'version
     key: keyList as string[],
     strategy: strategy ?? 'keyset',
     maxRows: maxRows as number | undefined,
+    changes,
     params: paramMap,
     required: requiredList
   }

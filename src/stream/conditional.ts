@@ -7,6 +7,7 @@ import { RAW_TYPES } from '../db/pool.js'
 import type { FormatName } from '../formats/index.js'
 import { builder, compileQuery } from '../reports/compile.js'
 import type { ParamValues, Report } from '../reports/report.js'
+import { leaseInSync, type Sync } from './sync.js'
 
 /**
  * The content types @fastify/compress compresses (src/app.ts gives it this as `customTypes`): its
@@ -39,14 +40,17 @@ export interface Revalidation {
  * keyset report; for a cursor report in the REPEATABLE READ transaction the cursor goes on in
  * (`snapshot`), unless the answer is a 304.
  */
-export async function versionFirst (leases: LeaseSource, signal: AbortSignal, request: FastifyRequest, representation: Representation, idleTimeoutMs: number): Promise<{ revalidation: Revalidation, snapshot: Lease | undefined }> {
+export async function versionFirst (leases: LeaseSource, signal: AbortSignal, request: FastifyRequest, representation: Representation, idleTimeoutMs: number, sync?: Sync): Promise<{ revalidation: Revalidation, snapshot: Lease | undefined }> {
   const cursor = representation.report.strategy === 'cursor'
-  // a cursor report's transaction goes on as the cursor's, so its connection is held from here
-  const lease = await leases.acquire(signal, { turn: cursor ? 'hold' : 'first' })
+  // a cursor report's transaction goes on as the cursor's, so its connection is held from here;
+  // with a sync, on a server that has replayed its token, the snapshot read first (src/stream/sync.ts)
+  const lease = cursor && sync !== undefined
+    ? await leaseInSync(leases, sync, signal, { turn: 'hold' }, (lease) => lease.begin('repeatable read', idleTimeoutMs))
+    : await leases.acquire(signal, { turn: cursor ? 'hold' : 'first' })
   let snapshot: Lease | undefined
   try {
-    if (cursor) await lease.begin('repeatable read', idleTimeoutMs)
-    else await lease.begin()
+    if (cursor && sync === undefined) await lease.begin('repeatable read', idleTimeoutMs)
+    else if (!cursor) await lease.begin()
     const revalidation = await revalidate(lease, request, representation)
     if (cursor && !revalidation.notModified) snapshot = lease
     else await lease.end()
@@ -76,6 +80,8 @@ export async function revalidate (lease: Lease, request: FastifyRequest, represe
 export function notModified (reply: FastifyReply, revalidation: Revalidation): void {
   reply.removeHeader('content-type')
   reply.removeHeader('content-disposition')
+  // the client's copy stands, and with it the token it came with
+  reply.removeHeader('sluice-sync-token')
   reply.headers(revalidation.headers).code(304)
 }
 

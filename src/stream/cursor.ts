@@ -1,6 +1,8 @@
+import type { Lease } from '../db/leases.js'
 import { compileQuery } from '../reports/compile.js'
 import { checkBound, checkShape, startBound } from './checks.js'
 import { encodeRows } from './rows.js'
+import { leaseInSync } from './sync.js'
 import type { SourceOptions } from './types.js'
 
 /**
@@ -15,15 +17,19 @@ import type { SourceOptions } from './types.js'
  * would never fire.
  */
 export async function * cursorSource (options: SourceOptions): AsyncGenerator<Buffer, void, undefined> {
-  const { leases, report, params, signal, limit } = options
-  const lease = options.snapshot ?? await leases.acquire(signal, { turn: 'hold' })
+  const { leases, report, params, signal, limit, sync } = options
+  const begin = (lease: Lease): Promise<void> => lease.begin('repeatable read', options.idleTimeoutMs)
+  // a versioned report's transaction comes begun (and, with a sync, its snapshot read); a sync's
+  // on a server that has replayed its token
+  const lease = options.snapshot ?? (sync === undefined ? await leases.acquire(signal, { turn: 'hold' }) : await leaseInSync(leases, sync, signal, { turn: 'hold' }, begin))
   try {
-    if (options.snapshot === undefined) await lease.begin('repeatable read', options.idleTimeoutMs)
+    if (options.snapshot === undefined && sync === undefined) await begin(lease)
     const bound = startBound(report, options.after)
     if (bound !== null) await checkBound(lease, bound)
     // one row past limit or max_rows, as the batches ask: PostgreSQL can then sort top-N only
     const most = Math.min(limit ?? Infinity, report.maxRows ?? Infinity) + 1
-    const query = compileQuery(report, params, { after: bound, limit: Number.isFinite(most) ? most : null })
+    const changes = sync === undefined ? undefined : { column: sync.column, since: sync.since, within: null }
+    const query = compileQuery(report, params, { after: bound, limit: Number.isFinite(most) ? most : null, changes })
     await lease.query({ text: `declare sluice_rows no scroll cursor for ${query.sql}`, values: [...query.parameters] })
     yield * encodeRows(options, bound, async (want, _bound, sink) => {
       const { fields, rows } = await lease.queryInto(`fetch ${want} from sluice_rows`, sink)

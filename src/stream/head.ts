@@ -12,7 +12,9 @@ import { readAndDescribe, representationOf, type Streaming } from './serve.js'
 export async function headReport (streaming: Streaming, report: Report, request: FastifyRequest, reply: FastifyReply, suffix: string | undefined): Promise<void> {
   const asked = readAndDescribe(report, request, reply, suffix)
   reply.headers(asked.disposition)
-  const query = compileQuery(report, asked.params, { after: startBound(report, asked.after), limit: asked.limit })
+  // a pull's estimate counts the changed rows; a HEAD reads no rows, so it carries no sync token
+  const changes = report.sync === undefined || asked.changedSince === null ? undefined : { column: report.sync.column, since: asked.changedSince.snapshot, within: null }
+  const query = compileQuery(report, asked.params, { after: startBound(report, asked.after), limit: asked.limit, changes })
   // admitted as a GET is: HEADs use the pool, so they must not crowd it past MAX_STREAMS, nor a
   // key's past its max_streams
   const { streams } = streaming

@@ -3,6 +3,7 @@ import type { RowSink } from '../db/rowtap.js'
 import { compileQuery, type KeyBound } from '../reports/compile.js'
 import { checkBound, checkShape, startBound } from './checks.js'
 import { encodeRows, rowKey } from './rows.js'
+import { leaseInSync } from './sync.js'
 import type { SourceOptions } from './types.js'
 
 /**
@@ -14,9 +15,14 @@ import type { SourceOptions } from './types.js'
  * another server, at most once per server: the rows it already gave stay in the batch, which the
  * encoder has taken once and for all, and the page goes on after the last of them, asking for
  * the rest. `WHERE key > last` makes that exact: no row twice, none left out.
+ *
+ * A report with `changes:` reads its first page in REPEATABLE READ and keeps that page's snapshot
+ * as the response's (its sync token); every later page reads only rows committed in it, on a
+ * server that has replayed it, so a row written while the download runs is left to the next pull,
+ * never sent by both.
  */
 export function keysetSource (options: SourceOptions): AsyncGenerator<Buffer, void, undefined> {
-  const { leases, report, params, signal } = options
+  const { leases, report, params, signal, sync } = options
   let first = true
   return encodeRows(options, startBound(report, options.after), async (want, bound, sink) => {
     // rows this page handed to the batch, over every server it was tried on, and the last one
@@ -52,7 +58,11 @@ export function keysetSource (options: SourceOptions): AsyncGenerator<Buffer, vo
         ? bound
         : rowKey(report, lastData, lastStart).map((value, i) => ({ value, castType: report.columns[report.keyIndexes[i]!]!.castType }))
       // the first page is a new request's, bounded by LEASE_TIMEOUT_MS; later ones take their turn
-      const lease = await leases.acquire(signal, { avoid: failed, turn: first ? 'first' : 'next' })
+      const turn = first ? 'first' : 'next'
+      // a sync: the first page's snapshot is the response's, every page on a server that has it
+      const lease = sync === undefined
+        ? await leases.acquire(signal, { avoid: failed, turn })
+        : await leaseInSync(leases, sync, signal, { avoid: failed, turn }, (lease) => lease.begin(first ? 'repeatable read' : 'read committed'))
       try {
         await page(lease, after, want - taken, counted)
         return taken
@@ -68,10 +78,12 @@ export function keysetSource (options: SourceOptions): AsyncGenerator<Buffer, vo
   })
 
   async function page (lease: Lease, after: readonly KeyBound[] | null, want: number, sink: RowSink): Promise<void> {
-    await lease.begin()
+    if (sync === undefined) await lease.begin()
     if (first && after !== null) await checkBound(lease, after)
+    // the first page reads in the snapshot that is the response's: it needs no filter for it
+    const changes = sync === undefined ? undefined : { column: sync.column, since: sync.since, within: first ? null : sync.within }
     first = false
-    const query = compileQuery(report, params, { after, limit: want })
+    const query = compileQuery(report, params, { after, limit: want, changes })
     const { fields } = await lease.queryInto({ text: query.sql, values: [...query.parameters] }, sink)
     checkShape(report, fields)
     await lease.end()

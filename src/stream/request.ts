@@ -5,6 +5,7 @@ import { FORMATS, negotiate } from '../formats/negotiate.js'
 import type { CsvOptions } from '../formats/types.js'
 import type { ParamValues, Report } from '../reports/report.js'
 import { parseAfter, type AfterValue } from './keys.js'
+import { decodeToken } from './sync.js'
 
 /** The query string of a report request, after its schema validated and coerced it. */
 export interface ReportQuery {
@@ -15,6 +16,7 @@ export interface ReportQuery {
   header?: number
   bom?: number
   delimiter?: string
+  changed_since?: string
   [param: string]: unknown
 }
 
@@ -26,6 +28,8 @@ export interface ReportRequest {
   readonly limit: number | null
   /** resume after this key (`after`, parsed) */
   readonly after: AfterValue[] | null
+  /** `changed_since`: the token as sent, and the snapshot it holds (src/stream/sync.ts) */
+  readonly changedSince: { readonly token: string, readonly snapshot: string } | null
   /** the report's own parameters */
   readonly params: ParamValues
   /** `download=1` */
@@ -38,14 +42,16 @@ const DELIMITERS: Readonly<Record<string, string>> = { ',': ',', ';': ';', '|': 
 
 /**
  * Reads a report request: its format (the URL's suffix, else `format`, else Accept: 406 when none
- * is served), `after` (400 when it is not a key of this report), `limit`, CSV's options and the
- * report's parameters.
+ * is served), `after` (400 when it is not a key of this report), `changed_since` (400 when it is
+ * not a sync token of this report), `limit`, CSV's options and the report's parameters.
  */
 export function readRequest (report: Report, request: FastifyRequest, suffix: string | undefined): ReportRequest {
   const query = request.query as ReportQuery
   const format = negotiate(suffix, query.format, request.headers.accept)
   if (format === undefined) throw notAcceptable(suffix ?? query.format, request.headers.accept)
   const after = query.after === undefined ? null : parseAfter(query.after, report.key.length)
+  const token = query.changed_since
+  const changedSince = token === undefined ? null : { token, snapshot: decodeToken(report, token) }
   const params: Record<string, unknown> = {}
   for (const name of Object.keys(report.params)) params[name] = query[name]
   const download = query.download === 1
@@ -58,6 +64,7 @@ export function readRequest (report: Report, request: FastifyRequest, suffix: st
     },
     limit: query.limit ?? null,
     after,
+    changedSince,
     params,
     download,
     disposition: formatOf(format).attachment || download

@@ -71,7 +71,8 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
       const chunk = drive.chunk({
         final: endsAtLimit || !full,
         next: endsAtLimit && resume !== null ? options.nextLink(resume) : null,
-        after: resume
+        after: resume,
+        sync: options.sync?.token ?? null
       }, more ? Math.ceil(bytes * 1.25 * want / Math.max(1, batch.encoded)) : bytes)
       if (more) {
         if (key === undefined) throw new Error('a full batch without a last key')

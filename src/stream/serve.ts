@@ -11,6 +11,7 @@ import { notModified, versionFirst, type Representation, type Revalidation } fro
 import { pump, type Outcome } from './pump.js'
 import { readRequest, type ReportRequest } from './request.js'
 import { openSource } from './source.js'
+import { Sync } from './sync.js'
 import type { Progress } from './types.js'
 
 /** What serving a report needs from the app. */
@@ -34,6 +35,8 @@ export async function serveReport (streaming: Streaming, report: Report, request
   const ticket = streams.take(request.apiKey)
   const record = recorder(streaming.metrics, request, report, asked)
   const controller = new AbortController()
+  // a report with `changes:`: the token of the snapshot its first page reads goes out as a header
+  const sync = report.sync === undefined ? undefined : new Sync(report, asked.changedSince?.snapshot ?? null, (token) => { reply.header('sluice-sync-token', token) })
   let snapshot: Lease | undefined
   try {
     // a versioned report: its version first, on a short lease, or for a cursor in the snapshot the
@@ -43,7 +46,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
       let checked: { revalidation: Revalidation, snapshot: Lease | undefined }
       try {
         const signal = AbortSignal.any([controller.signal, request.signal])
-        checked = await versionFirst(leases, signal, request, representationOf(report, request, asked), idleTimeoutMs(config))
+        checked = await versionFirst(leases, signal, request, representationOf(report, request, asked), idleTimeoutMs(config), sync)
       } catch (error) {
         // the client left while the version was read: nobody to answer, nothing went wrong
         throw request.signal.aborted ? new ClientGone() : error
@@ -74,6 +77,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
       memory: ticket.memory,
       spares,
       progress: record.progress,
+      sync,
       onRetry: (retry) => { request.log.warn({ report: report.name, ...retry }, 'keyset page taken up on another server') }
     })
     await pump(reply, source, {
@@ -158,6 +162,8 @@ export function representationOf (report: Report, request: FastifyRequest, asked
       bom: csv.bom,
       delimiter: csv.delimiter,
       download: asked.download,
+      // only when asked: the tags of every other request stay what they were
+      ...(asked.changedSince === null ? {} : { changed_since: asked.changedSince.token }),
       // the JSON format's `next`, when a limit may make one, is this URL's, host and query as sent
       next: format === 'json' && asked.limit !== null ? nextLink(request, '') : null
     }

@@ -4,6 +4,7 @@ import type { Encoder } from '../formats/types.js'
 import type { ParamValues, Report } from '../reports/report.js'
 import type { StreamMemory } from './budget.js'
 import type { AfterValue } from './keys.js'
+import type { Sync } from './sync.js'
 
 // What a report's rows are read with, whichever strategy reads them: the source (source.ts), the
 // strategies (cursor.ts, keyset.ts) and the batching they share (rows.ts) all take these, and
@@ -35,6 +36,8 @@ export interface SourceOptions {
   /** told of every chunk: rows and bytes sent so far */
   readonly progress: Progress
   /** told when a keyset page is taken up on another server: which one failed, how, and the rows it had given */
+  /** a report with `changes:`: the response's sync (src/stream/sync.ts) */
+  readonly sync?: Sync | undefined
   readonly onRetry?: ((retry: { server: string, rowsKept: number, reason: string }) => void) | undefined
 }
 

@@ -1,0 +1,140 @@
+import { createHash } from 'node:crypto'
+import { retriable, type AcquireOptions, type Lease, type LeaseSource } from '../db/leases.js'
+import { BadRequest } from '../errors.js'
+import type { Report } from '../reports/report.js'
+
+// Sync tokens (docs/http.md section 3, "Changes since the last pull"). A report that declares
+// `changes: <column>` names an xid8 column a trigger sets to the writing transaction's id. A token
+// is the PostgreSQL snapshot (pg_snapshot) a response's rows were read in; a row version was
+// committed after that response exactly when its transaction is not visible in that snapshot,
+// whatever order transactions committed in. No clock, no "largest id seen", so no late commit is
+// missed and none is sent twice.
+
+const VERSION = 's1'
+// a token names its report and database: one of another is refused, not read as garbage
+const SCOPE_BYTES = 8
+
+/** What a report's tokens are bound to: the database (its system identifier and name), the report and its column. */
+export function syncScope (identity: string, report: string, column: string): string {
+  return createHash('sha256').update(`${identity}\0${report}\0${column}`).digest('base64url').slice(0, Math.ceil(SCOPE_BYTES * 4 / 3))
+}
+
+/** The token of a snapshot (`xmin:xmax:xip,...`, pg_snapshot's text): URL-safe, opaque. */
+export function encodeToken (scope: string, snapshot: string): string {
+  return `${VERSION}.${scope}.${Buffer.from(snapshot, 'latin1').toString('base64url')}`
+}
+
+// pg_snapshot's text: xmin:xmax:xip,xip,... (64-bit transaction ids, in ascending order)
+const SNAPSHOT = /^(\d{1,20}):(\d{1,20}):((?:\d{1,20}(?:,\d{1,20})*)?)$/
+// a token holds a snapshot's in-progress list; this bounds what a client can make us parse and send
+const MAX_TOKEN = 16 * 1024
+
+/**
+ * The snapshot a `changed_since` token holds; a 400 naming the parameter when it is not a token,
+ * or is one of another report or database.
+ */
+export function decodeToken (report: Report, token: string): string {
+  const sync = report.sync
+  if (sync === undefined) throw new BadRequest(`changed_since: report "${report.name}" declares no changes column, so it has no sync tokens`)
+  const parts = token.length > MAX_TOKEN ? [] : token.split('.')
+  if (parts.length !== 3 || parts[0] !== VERSION || !/^[A-Za-z0-9_-]+$/.test(parts[2]!)) {
+    throw new BadRequest('changed_since: not a sync token (use the Sluice-Sync-Token of an earlier response of this report)')
+  }
+  if (parts[1] !== sync.scope) {
+    throw new BadRequest(`changed_since: a sync token of another report or database, not of report "${report.name}" here`)
+  }
+  const snapshot = Buffer.from(parts[2]!, 'base64url').toString('latin1')
+  const match = SNAPSHOT.exec(snapshot)
+  const ids = match === null ? [] : [match[1]!, match[2]!, ...(match[3] === '' ? [] : match[3]!.split(','))].map(BigInt)
+  const [xmin, xmax, ...xip] = ids
+  const ordered = xmin !== undefined && xmax !== undefined && xmin <= xmax && xip.every((x, i) => x >= xmin && x < xmax && (i === 0 || x > xip[i - 1]!))
+  if (!ordered || ids.some((x) => x >= 1n << 64n)) throw new BadRequest('changed_since: not a sync token (its snapshot does not read)')
+  return snapshot
+}
+
+// On the server a page runs on: the snapshot it reads in, and whether that server has replayed
+// every transaction `$1` saw committed (true on the server that made it; a replica behind it, not
+// yet). It has when its own snapshot reaches as far and holds in progress nothing `$1` saw ended.
+const WHERE_WE_ARE = `select pg_current_snapshot()::text as snapshot,
+  $1::pg_snapshot is null or (
+    pg_snapshot_xmax(s) >= pg_snapshot_xmax($1::pg_snapshot)
+    and not exists (select from pg_snapshot_xip(s) x where x < pg_snapshot_xmax($1::pg_snapshot) and pg_visible_in_snapshot(x, $1::pg_snapshot))
+  ) as replayed
+from pg_current_snapshot() s`
+
+/**
+ * One response's sync: the token it was asked with (`since`, a snapshot) and the snapshot its rows
+ * are read in, learnt by its first page (`read`); every later page reads only rows committed in
+ * that one (`within`), on a server that has replayed it.
+ */
+export class Sync {
+  readonly column: string
+  readonly since: string | null
+  #scope: string
+  #within: string | undefined
+  #onToken: (token: string) => void
+  #token: string | null = null
+
+  constructor (report: Report, since: string | null, onToken: (token: string) => void) {
+    if (report.sync === undefined) throw new Error(`report "${report.name}" declares no changes column`)
+    this.column = report.sync.column
+    this.#scope = report.sync.scope
+    this.since = since
+    this.#onToken = onToken
+  }
+
+  /** the snapshot of the first page, once read: later pages read only what it saw committed */
+  get within (): string | null {
+    return this.#within ?? null
+  }
+
+  /** the token of this response, once its first page has read (the encoders write it) */
+  get token (): string | null {
+    return this.#token
+  }
+
+  /**
+   * Asks the server `lease` is on where it stands, as the first statement of the page's
+   * transaction (for REPEATABLE READ, the statement that takes the snapshot the rows are then read
+   * in). False when it has not replayed what this response must see: the first page's snapshot,
+   * or before that the `since` token's. The first page's snapshot becomes the response's token.
+   */
+  async read (lease: Lease): Promise<boolean> {
+    const needed = this.#within ?? this.since
+    const { rows } = await lease.query<{ snapshot: string, replayed: boolean }>({ text: WHERE_WE_ARE, values: [needed] })
+    const { snapshot, replayed } = rows[0]!
+    if (!replayed) {
+      // the primary has replayed all there is: a token it has not is of another database
+      if (lease.server !== 'primary') return false
+      if (this.#within === undefined) throw new BadRequest('changed_since: a sync token from ahead of this database (of another database, or made up)')
+      throw new Error(`the primary has not replayed the snapshot ${this.#within} it gave this response`)
+    }
+    if (this.#within === undefined) {
+      this.#within = snapshot
+      this.#token = encodeToken(this.#scope, snapshot)
+      this.#onToken(this.#token)
+    }
+    return true
+  }
+}
+
+/**
+ * A lease on a server that has replayed what `sync` must see, its transaction begun and the
+ * snapshot read: a server behind is left for the next (the primary, at last, is never behind).
+ */
+export async function leaseInSync (leases: LeaseSource, sync: Sync, signal: AbortSignal | undefined, options: AcquireOptions, begin: (lease: Lease) => Promise<void>): Promise<Lease> {
+  const behind = new Set(options.avoid)
+  for (;;) {
+    const lease = await leases.acquire(signal, { ...options, avoid: behind })
+    try {
+      await begin(lease)
+      if (await sync.read(lease)) return lease
+      await lease.end()
+    } catch (error) {
+      lease.destroy()
+      // a replica gone or in conflict while asked: the next server, as for a page
+      if (signal?.aborted === true || !retriable(error) || lease.server === 'primary') throw error
+    }
+    behind.add(lease.server)
+  }
+}
