@@ -2,7 +2,8 @@
 // report queries run on the replica and none on the primary; a replica killed mid keyset download
 // leaves the download whole and the same bytes as one from the primary (CSV, and XLSX, whose
 // encoder numbers its rows); a lagging replica is skipped; a cursor on a killed replica is cut;
-// the replica, started again, gets the work back.
+// the replica, started again, gets the work back; a pull of changes never goes back in time to a
+// replica that has not replayed its token.
 import t from 'tap'
 import type { Config } from '../src/config.js'
 import { listenTestApp } from './helpers/app.js'
@@ -25,7 +26,11 @@ await client.query(`
   create function ${table}_nap(id bigint) returns boolean language sql volatile as
     $$ select case when id = ${NAP_ID} and pg_is_in_recovery() then pg_sleep(${NAP_SECONDS}) is not null else true end $$;
   analyze ${table};
+  create table ${table}_sync (id bigint primary key, label text not null, change_xid xid8);
+  create trigger stamp before insert or update on ${table}_sync for each row execute function orders_stamp_change_xid();
+  insert into ${table}_sync (id, label) select g, 'row ' || g from generate_series(1, 100) g;
 `)
+t.teardown(() => client.query(`drop table if exists ${table}_sync`))
 
 const replica = await startReplica(t, testDatabaseUrl())
 if ('unavailable' in replica) {
@@ -34,10 +39,12 @@ if ('unavailable' in replica) {
   process.exit(0)
 }
 
-const header = (strategy: string): string => `/*\ntitle: Pad, ${strategy}\nkey: id\nstrategy: ${strategy}\n*/\n`
+const header = (strategy: string, extra = ''): string => `/*\ntitle: Pad, ${strategy}\nkey: id\nstrategy: ${strategy}\n${extra}*/\n`
 const reportsDir = await reportsFolder(t, {
   'pad.sql': `${header('keyset')}select id, pad from ${table} where ${table}_nap(id)\n`,
-  'pad_cursor.sql': `${header('cursor')}select id, pad from ${table} where ${table}_nap(id)\n`
+  'pad_cursor.sql': `${header('cursor')}select id, pad from ${table} where ${table}_nap(id)\n`,
+  'sync.sql': `${header('keyset', 'changes: change_xid\n')}select id, label, change_xid from ${table}_sync\n`,
+  'sync_cursor.sql': `${header('cursor', 'changes: change_xid\n')}select id, label, change_xid from ${table}_sync\n`
 })
 const withReplica = (overrides: Partial<Config> = {}) => listenTestApp(t, { reportsDir, replicaUrls: [replica.url], ...overrides })
 const primaryOnly = await listenTestApp(t, { reportsDir })
@@ -160,4 +167,48 @@ t.test('a lagging replica is skipped until it catches up', async (t) => {
   const res = await get(`${url}/reports/pad.csv`)
   t.ok(res.complete && res.body.toString().endsWith('written while the replica was paused\n'), 'caught up, it has the row')
   t.equal(await primaryIdleSince(applicationName, since), 0, 'and serves again: nothing ran on the primary')
+})
+
+t.test('a pull never goes back in time: a replica that has not replayed its token leaves it to the primary', async (t) => {
+  const { url, applicationName } = await withReplica()
+  await healthy(url, 1)
+  await waitFor(async () => (await replica.query(`select from ${table}_sync`)).length === 100, { timeout: 10_000, what: 'the replica has the table' })
+  const lines = (body: Buffer): string[] => body.toString().split('\n').filter((line) => line !== '').map((line) => (JSON.parse(line) as { label: string }).label)
+  for (const name of ['sync', 'sync_cursor']) {
+    let since = await primaryNow()
+    const full = await get(`${url}/reports/${name}.ndjson`)
+    t.equal(lines(full.body).length, 100, `${name}: the full download`)
+    t.equal(await primaryIdleSince(applicationName, since), 0, `${name}: read on the replica`)
+    const replicaToken = full.headers['sluice-sync-token'] as string
+    await replica.query('select pg_wal_replay_pause()')
+    try {
+      await client.query(`update ${table}_sync set label = 'row 5 (${name} 1)' where id = 5`)
+      // a pull with the replica's token: the replica has replayed it, so it may serve it, behind as it is
+      since = await primaryNow()
+      const behind = await get(`${url}/reports/${name}.ndjson?changed_since=${replicaToken}`)
+      t.same(lines(behind.body), [], `${name}: the replica has not replayed the update: nothing yet, and no promise broken`)
+      t.equal(await primaryIdleSince(applicationName, since), 0, `${name}: that pull ran on the replica`)
+      t.equal(behind.headers['sluice-sync-token'], replicaToken, `${name}: and its token is where the replica stands, the same`)
+      // a token of the primary's, which saw the update: the replica cannot serve it
+      const ahead = await get(`${primaryOnly.url}/reports/${name}.ndjson?changed_since=${replicaToken}`)
+      t.same(lines(ahead.body), [`row 5 (${name} 1)`], `${name}: the primary has the update`)
+      await client.query(`update ${table}_sync set label = 'row 6 (${name} 2)' where id = 6`)
+      since = await primaryNow()
+      const pull = await get(`${url}/reports/${name}.ndjson?changed_since=${ahead.headers['sluice-sync-token'] as string}`)
+      t.equal(pull.status, 200, `${name}: the pull ahead of the replica`)
+      t.same(lines(pull.body), [`row 6 (${name} 2)`], `${name}: gets what only the primary has, not the update again`)
+      t.ok(await primaryIdleSince(applicationName, since) > 0, `${name}: the primary served it`)
+      t.ok(pull.complete, `${name}: whole`)
+      const last = pull.headers['sluice-sync-token'] as string
+      // the replica caught up: it serves the primary's token, and nothing is sent twice
+      await replica.query('select pg_wal_replay_resume()')
+      await waitFor(async () => (await replica.query(`select from ${table}_sync where id = 6 and label = 'row 6 (${name} 2)'`)).length === 1, { timeout: 10_000, what: 'the replica replayed the updates' })
+      since = await primaryNow()
+      const again = await get(`${url}/reports/${name}.ndjson?changed_since=${last}`)
+      t.same(lines(again.body), [], `${name}: caught up, nothing changed since`)
+      t.equal(await primaryIdleSince(applicationName, since), 0, `${name}: and the replica serves it`)
+    } finally {
+      await replica.query('select pg_wal_replay_resume()')
+    }
+  }
 })
