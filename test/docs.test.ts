@@ -68,6 +68,13 @@ t.test('without keys: the pages and their assets from Sluice, a valid OpenAPI 3.
   await validOpenApi(t, document, 'keys off')
   t.same(Object.keys(document.paths).sort(), [...app.reports.keys()].map((name) => `/reports/${name}`).sort(), 'every report, no /links')
   t.notOk(document.security)
+  // the demo orders declare changes:, customers do not
+  type Operation = { get: { parameters: Array<{ name: string }>, responses: { 200: { headers?: Record<string, unknown> } } } }
+  const operation = (name: string): Operation['get'] => (document.paths[`/reports/${name}`] as Operation).get
+  t.ok(operation('orders').parameters.some((p) => p.name === 'changed_since'), 'orders: changed_since')
+  t.ok(operation('orders').responses[200].headers?.['Sluice-Sync-Token'], 'orders: Sluice-Sync-Token')
+  t.notOk(operation('customers').parameters.some((p) => p.name === 'changed_since'), 'customers: no changed_since')
+  t.notOk(operation('customers').responses[200].headers?.['Sluice-Sync-Token'], 'customers: no token')
 })
 
 t.test('with keys: / open and naming no report, /docs and /openapi.json need the key', async (t) => {

@@ -72,6 +72,9 @@ t.test('every kind of broken report stops the start with a message naming its fi
   const modules = await moduleFolder(t)
   await writeFile(path.join(modules, 'version_text.js'), "export default { title: 'X', description: '', key: ['id'], strategy: 'keyset', params: {}, required: [], query: (db) => db.selectFrom('orders').select('id'), version: 'select 1' }\n")
   await t.rejects(loadReports(modules, new Leases(pool, settings)), { message: `${path.join(modules, 'version_text.js')}: version must be a function (db, params) => query, as query is` })
+  await rm(path.join(modules, 'version_text.js'))
+  await writeFile(path.join(modules, 'changes_id.js'), "export default { title: 'X', description: '', key: ['id'], strategy: 'keyset', params: {}, required: [], query: (db) => db.selectFrom('orders').select('id'), changes: 'id' }\n")
+  await t.rejects(loadReports(modules, new Leases(pool, settings)), { message: `${path.join(modules, 'changes_id.js')}: changes column "id" is of type bigint, not xid8 (pg_current_xact_id(), set by a trigger)` })
   t.equal(pool.totalCount, pool.idleCount, 'checking reports leaves no connection out')
 })
 
@@ -93,8 +96,12 @@ t.test('a folder of good reports loads, SQL and TypeScript alike', async (t) => 
   query: (db) => db.selectFrom('customers').select('id'),
   version: (db) => db.selectFrom('customers').select((eb) => eb.fn.countAll().as('n')) }
 `)
+  await writeFile(path.join(modules, 'synced_module.js'), `export default { title: 'S', description: '', key: ['id'], strategy: 'keyset', params: {}, required: [],
+  query: (db) => db.selectFrom('orders').select(['id', 'change_xid']), changes: 'change_xid' }
+`)
   const fromModule = await loadReports(modules, new Leases(pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000, stallTimeoutMs: 5000, poolMax: 2 }))
   t.match(fromModule.get('versioned_module')?.versionColumn, { name: 'n', type: 'bigint' }, "a module's version, its column learnt")
+  t.match(fromModule.get('synced_module')?.sync, { column: 'change_xid', scope: /^[A-Za-z0-9_-]{11}$/ }, "a module's changes column, checked and scoped")
   await t.rejects(loadReports(path.join(dir, 'missing'), new Leases(pool, { statementTimeoutMs: 5000, leaseTimeoutMs: 2000, stallTimeoutMs: 5000, poolMax: 2 })), /cannot read the reports folder/)
 })
 

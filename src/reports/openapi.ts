@@ -31,13 +31,14 @@ export function openApiDocument (reports: Iterable<Report>, withKeys: boolean): 
           })),
           ...reservedParameters(report),
           ...(withKeys ? LINK_PARAMETERS : []),
-          ...(report.version === undefined ? [] : CONDITIONAL_PARAMETERS)
+          ...(report.version === undefined ? [] : CONDITIONAL_PARAMETERS),
+          ...(report.sync === undefined ? [] : [CHANGED_SINCE])
         ],
         responses: {
           200: {
             description: `Every row, in key order: ${report.columns.map((column) => `${column.name} (${column.type})`).join(', ')}`,
             content: Object.fromEntries(formats.map((format) => [format.contentType.split(';')[0]!, { schema: format.schema }])),
-            ...(report.version === undefined ? {} : { headers: validatorHeaders(report) })
+            ...(report.version === undefined && report.sync === undefined ? {} : { headers: { ...(report.version === undefined ? {} : validatorHeaders(report)), ...(report.sync === undefined ? {} : SYNC_HEADER) } })
           },
           ...(report.version === undefined ? {} : { 304: { description: 'Not Modified: the copy If-None-Match or If-Modified-Since names is current; no body, and the report did not run', headers: validatorHeaders(report) } }),
           ...Object.fromEntries(Object.entries(ERRORS)
@@ -93,6 +94,12 @@ const CONDITIONAL_PARAMETERS = [
   { name: 'If-None-Match', in: 'header', schema: { type: 'string' }, description: 'ETags of copies the client holds (or *): 304 when one is current' },
   { name: 'If-Modified-Since', in: 'header', schema: { type: 'string' }, description: 'Without If-None-Match: 304 when the report has not changed since (Last-Modified)' }
 ]
+
+// a report with `changes:` (docs/http.md section 3, "Changes since the last pull")
+const CHANGED_SINCE = { name: 'changed_since', in: 'query', schema: { type: 'string' }, description: 'The Sluice-Sync-Token of an earlier response: only the rows written since it' }
+const SYNC_HEADER = {
+  'Sluice-Sync-Token': { schema: { type: 'string' }, description: 'The snapshot these rows were read in: send it as changed_since to get only what changed after' }
+}
 
 function validatorHeaders (report: Report): Record<string, unknown> {
   const dated = report.versionColumn?.json.kind === 'date' || report.versionColumn?.json.kind === 'timestamp'
