@@ -8,8 +8,9 @@ import { download, type Download } from '../harness/download.js'
 /** `curl 7.88.1`, or the Node client named as the fallback it is */
 export const CLIENT = clientLabel()
 
-// curl's own measures, one line: status, seconds to the first byte, seconds in all, body bytes, request id
-const WRITE_OUT = '%{http_code} %{time_starttransfer} %{time_total} %{size_download} %header{x-request-id}'
+// curl's own measures, one line: status, seconds to the first byte, seconds in all, body bytes,
+// request id, sync token (URL-safe: no spaces; empty when the report has none)
+const WRITE_OUT = '%{http_code} %{time_starttransfer} %{time_total} %{size_download} %header{x-request-id} %header{sluice-sync-token}'
 
 /** GET `url` to /dev/null; `complete` is false when the body ended without its final chunk. */
 export async function measuredDownload (url: string, headers: Readonly<Record<string, string>> = {}): Promise<Download> {
@@ -20,10 +21,10 @@ export async function measuredDownload (url: string, headers: Readonly<Record<st
       // 18: the transfer ended with data outstanding, curl's word for a cut chunked body
       const code = error === null ? 0 : (error as { code?: unknown }).code
       if (code !== 0 && code !== 18) return reject(new Error(`curl ${url}: exit ${String(code)}`))
-      const [status = '0', first = 'NaN', total = 'NaN', bytes = '0', requestId = ''] = stdout.trim().split(' ')
+      const [status = '0', first = 'NaN', total = 'NaN', bytes = '0', requestId = '', token = ''] = stdout.trim().split(' ')
       resolve({
         status: Number(status),
-        headers: { 'x-request-id': requestId },
+        headers: { 'x-request-id': requestId, ...(token === '' ? {} : { 'sluice-sync-token': token }) },
         bytes: Number(bytes),
         firstByteMs: Number(first) * 1000,
         totalMs: Number(total) * 1000,

@@ -16,6 +16,8 @@ export interface Dataset {
   readonly rows: number
   /** every column in table order: the reports' query and, ordered by id, the COPY's */
   readonly select: string
+  /** the reports' `changes:` column, where the table has one (the demo orders' change_xid) */
+  readonly changes?: string
 }
 
 /** The bench's own tables: named so nobody takes them for application data. */
@@ -30,7 +32,8 @@ export async function ordersDataset (db: pg.ClientBase): Promise<Dataset> {
     .catch((error: Error & { code?: string }) => {
       throw error.code === '42P01' ? new Error('DATABASE_URL has no demo data: run `npm run seed` first') : error
     })
-  return { label: 'orders', name: 'orders', table: 'orders', rows: Number(count!.rows), select: await selectAll(db, 'orders') }
+  const select = await selectAll(db, 'orders')
+  return { label: 'orders', name: 'orders', table: 'orders', rows: Number(count!.rows), select, ...(select.includes('"change_xid"') ? { changes: 'change_xid' } : {}) }
 }
 
 /**
@@ -91,7 +94,7 @@ export async function writeReports (datasets: readonly Dataset[]): Promise<strin
 title: ${dataset.label}, ${strategy}
 key: [id]
 strategy: ${strategy}
-*/
+${dataset.changes === undefined ? '' : `changes: ${dataset.changes}\n`}*/
 ${dataset.select}
 `)
     }

@@ -79,6 +79,9 @@ const MiB = 1 << 20
 // (src/stream/trim.ts, docs/decisions/0009): idle is the lowest RSS over 20 s.
 const SETTLE_MS = 20_000
 const CONCURRENT_RATIO = 0.8
+// a pull of a few changes against a full download of the same report (the sync tokens issue)
+const PULL_RATIO = 0.05
+const PULL_CHANGES = 10
 
 const BOM = Buffer.from([0xef, 0xbb, 0xbf])
 /** CSV options as the query string has them, beside the COPY options that write the same */
@@ -258,6 +261,7 @@ async function throughput (app: ServerProcess, db: pg.Client, connectionString: 
   }))
 
   const slope = await memorySlope(app, datasets, measurements)
+  const pull = await pulls(app, db, datasets)
 
   // before the crowd, whose 32 streams at once leave V8 a larger heap than one stream needs
   const sluice = await sluiceFootprint(app, reportPath(reference, 'keyset', 'ndjson'))
@@ -272,7 +276,7 @@ async function throughput (app: ServerProcess, db: pg.Client, connectionString: 
     ? await profileServer({ databaseUrl: connectionString, reportsDir, env: SERVER_ENV, dataset: reference, dir: path.join(RESULTS_DIR, `prof-${stamp}`) })
     : undefined
 
-  const partial = { date, quick, rounds, machine, idleRss: { afterStart, afterWarmUp }, slope, checks, copies: copyMeasurements, measurements, strategies, concurrency, footprint: { dataset: reference.label, sluice, baseline }, ...(profile === undefined ? {} : { profile }) }
+  const partial = { date, quick, rounds, machine, idleRss: { afterStart, afterWarmUp }, slope, checks, copies: copyMeasurements, measurements, strategies, concurrency, footprint: { dataset: reference.label, sluice, baseline }, ...(pull === undefined ? {} : { pull }), ...(profile === undefined ? {} : { profile }) }
   return { ...partial, targets: targets(partial) }
 }
 
@@ -449,10 +453,44 @@ function targets (results: Omit<Results, 'targets'>): Target[] {
     const growth = s.largePeak - s.smallPeak
     out.push({ name: `peak RSS, ${s.dataset} ${s.path}: ${s.largeRows.toLocaleString('en')} rows over ${s.smallRows.toLocaleString('en')}`, measured: mib(growth), target: `< ${SLOPE_MIB} MiB`, pass: growth < SLOPE_MIB * MiB })
   }
+  if (results.pull !== undefined) {
+    const p = results.pull
+    out.push({ name: `a pull of ${p.changed} changed rows in ${p.dataset} (${p.rows.toLocaleString('en')} rows) vs its full CSV download, time`, measured: `${(p.ratio * 100).toFixed(2)}%`, target: `< ${PULL_RATIO * 100}%`, pass: p.ratio < PULL_RATIO && p.pulledRows === p.changed })
+  }
   const c = results.concurrency
   out.push({ name: `${c.downloads} concurrent downloads, POOL_MAX=${c.poolMax}: whole and logged complete`, measured: `${c.complete} of ${c.downloads}`, target: `${c.downloads} of ${c.downloads}`, pass: c.complete === c.downloads })
   atLeast(`${c.downloads} concurrent downloads: aggregate rows/s vs one download's`, c.ratio, CONCURRENT_RATIO)
   return out
+}
+
+/**
+ * A sync: a full CSV download of the data set that declares `changes:` (the demo orders), then
+ * PULL_CHANGES rows updated across its id range, then the pull with the download's token; round
+ * after round, the pull's time over the full download's.
+ */
+async function pulls (app: ServerProcess, db: pg.Client, datasets: readonly Dataset[]): Promise<Results['pull']> {
+  const dataset = datasets.find((d) => d.changes !== undefined)
+  if (dataset === undefined) return undefined
+  const url = reportPath(dataset, 'keyset', 'csv')
+  const stride = Math.max(1, Math.floor(dataset.rows / PULL_CHANGES))
+  const fulls: number[] = []
+  const pulled: number[] = []
+  let rows = 0
+  let bytes = 0
+  for (let round = 1; round <= rounds; round++) {
+    const full = await fetchReport(app, url)
+    if (full.syncToken === undefined) throw new Error(`GET ${url}: no Sluice-Sync-Token`)
+    // whatever an update sets the column to, its trigger stamps the writing transaction's id
+    await db.query(`update ${dataset.table} set ${dataset.changes!} = null where id in (select 1 + g * ${stride} from generate_series(0, ${PULL_CHANGES - 1}) g)`)
+    const pull = await fetchReport(app, `${url}?changed_since=${full.syncToken}`)
+    fulls.push(full.ms)
+    pulled.push(pull.ms)
+    rows = pull.rows
+    bytes = pull.bytes
+    progress(`round ${round}/${rounds}  ${dataset.label}  pull of ${PULL_CHANGES} changes: ${pull.rows} rows in ${pull.ms.toFixed(1)} ms, the full download ${(full.ms / 1000).toFixed(2)} s`)
+  }
+  const ratio = median(pulled.map((ms, i) => ms / fulls[i]!))
+  return { dataset: dataset.label, rows: dataset.rows, changed: PULL_CHANGES, pulledRows: rows, pulledBytes: bytes, fullMs: median(fulls), pullMs: median(pulled), ratio }
 }
 
 function pathName (p: Path): string {

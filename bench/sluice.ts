@@ -17,6 +17,8 @@ export interface Fetched {
   readonly peakRss: number
   /** that peak over the RSS just before the request */
   readonly rssRise: number
+  /** Sluice-Sync-Token, for a report with `changes:` */
+  readonly syncToken?: string
 }
 
 export interface FetchOptions {
@@ -42,7 +44,8 @@ export async function fetchReport (server: ServerProcess, path: string, options:
       firstByteMs: result.firstByteMs,
       ms: result.totalMs,
       peakRss,
-      rssRise: peakRss - before
+      rssRise: peakRss - before,
+      ...(typeof result.headers['sluice-sync-token'] === 'string' ? { syncToken: result.headers['sluice-sync-token'] } : {})
     }
   } catch (error) {
     if (alive(server.pid)) throw error

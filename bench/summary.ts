@@ -119,6 +119,18 @@ export interface Results {
     readonly rssRise: number
   }
   readonly footprint: { readonly dataset: string, readonly sluice: Footprint, readonly baseline: Footprint }
+  /** a pull of a few changed rows beside a full download of the same report (medians) */
+  readonly pull?: {
+    readonly dataset: string
+    readonly rows: number
+    readonly changed: number
+    readonly pulledRows: number
+    readonly pulledBytes: number
+    readonly fullMs: number
+    readonly pullMs: number
+    /** the median of the rounds' pull ms over full ms */
+    readonly ratio: number
+  }
   readonly profile?: ProfileSummary
   readonly targets: readonly Target[]
 }
@@ -206,6 +218,18 @@ function sections (results: Results): Section[] {
       ['ratio', times(c.ratio)]
     ]
   })
+  if (results.pull !== undefined) {
+    const p = results.pull
+    out.push({
+      title: `Changes since the last pull (${p.dataset}, ${p.rows.toLocaleString('en')} rows, ${p.changed} updated)`,
+      head: ['', 'value'],
+      rows: [
+        ['full CSV download', seconds(p.fullMs)],
+        ['the pull with its token', `${p.pullMs.toFixed(1)} ms, ${p.pulledRows} rows, ${p.pulledBytes.toLocaleString('en')} bytes`],
+        ['pull / full', `${(p.ratio * 100).toFixed(2)}%`]
+      ]
+    })
+  }
   out.push({
     title: 'Checks, once per data set before measuring',
     head: ['data set', 'path', 'compared', 'Sluice', 'COPY', 'MB', 'result'],
