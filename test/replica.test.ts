@@ -2,12 +2,12 @@
 // report queries run on the replica and none on the primary; a replica killed mid keyset download
 // leaves the download whole and the same bytes as one from the primary (CSV, and XLSX, whose
 // encoder numbers its rows); a lagging replica is skipped; a cursor on a killed replica is cut;
-// the replica, started again, gets the work back; a pull of changes never goes back in time to a
-// replica that has not replayed its token.
+// the replica, started again, gets the work back; a sync token is taken on the primary, whatever
+// runs on the replica, and a pull never goes back in time.
 import t from 'tap'
 import type { Config } from '../src/config.js'
 import { listenTestApp } from './helpers/app.js'
-import { scratchTable, testDatabaseUrl } from './helpers/db.js'
+import { connect, scratchTable, testDatabaseUrl } from './helpers/db.js'
 import { get, reportsFolder, requestId, sameBytes, streamEnded, waitFor } from './helpers/http.js'
 import { startReplica } from './helpers/replica.js'
 import { readZip } from './helpers/xlsx.js'
@@ -17,6 +17,9 @@ const ROWS = 40_000
 // can kill it while a page is under way, tens of thousands of rows already sent
 const NAP_ID = 20_000
 const NAP_SECONDS = 3
+
+// the table of the sync reports: a keyset download of it is a first page of 100 rows and more after
+const SYNC_ROWS = 5000
 
 const { client, table } = await scratchTable(t, 'replica')
 await client.query(`
@@ -28,7 +31,7 @@ await client.query(`
   analyze ${table};
   create table ${table}_sync (id bigint primary key, label text not null, change_xid xid8);
   create trigger stamp before insert or update on ${table}_sync for each row execute function orders_stamp_change_xid();
-  insert into ${table}_sync (id, label) select g, 'row ' || g from generate_series(1, 100) g;
+  insert into ${table}_sync (id, label) select g, 'row ' || g from generate_series(1, ${SYNC_ROWS}) g;
 `)
 t.teardown(() => client.query(`drop table if exists ${table}_sync`))
 
@@ -169,46 +172,62 @@ t.test('a lagging replica is skipped until it catches up', async (t) => {
   t.equal(await primaryIdleSince(applicationName, since), 0, 'and serves again: nothing ran on the primary')
 })
 
-t.test('a pull never goes back in time: a replica that has not replayed its token leaves it to the primary', async (t) => {
+t.test('sync tokens are taken on the primary; later pages go to a replica that has replayed them; a pull never goes back in time', async (t) => {
   const { url, applicationName } = await withReplica()
   await healthy(url, 1)
-  await waitFor(async () => (await replica.query(`select from ${table}_sync`)).length === 100, { timeout: 10_000, what: 'the replica has the table' })
-  const lines = (body: Buffer): string[] => body.toString().split('\n').filter((line) => line !== '').map((line) => (JSON.parse(line) as { label: string }).label)
+  await waitFor(async () => (await replica.query(`select from ${table}_sync`)).length === SYNC_ROWS, { timeout: 10_000, what: 'the replica has the table' })
+  const labels = (body: Buffer): string[] => body.toString().split('\n').filter((line) => line !== '').map((line) => (JSON.parse(line) as { label: string }).label)
+  const replayed = (id: number, label: string) => async () => (await replica.query(`select from ${table}_sync where id = ${id} and label = '${label}'`)).length === 1
   for (const name of ['sync', 'sync_cursor']) {
-    let since = await primaryNow()
-    const full = await get(`${url}/reports/${name}.ndjson`)
-    t.equal(lines(full.body).length, 100, `${name}: the full download`)
-    t.equal(await primaryIdleSince(applicationName, since), 0, `${name}: read on the replica`)
-    const replicaToken = full.headers['sluice-sync-token'] as string
+    // a transaction open on the primary while the token is taken: on a standby,
+    // pg_current_snapshot() lists nothing in progress, so a token made there would count it
+    // committed, and its row would be in no pull
+    const open = await connect()
+    let full
+    try {
+      await open.query('begin')
+      await open.query(`update ${table}_sync set label = 'row 7 (${name} open)' where id = 7`)
+      // a commit after it flushes its WAL too: then the replica knows it, as running
+      await client.query(`update ${table}_sync set label = 'row 8 (${name} committed)' where id = 8`)
+      await waitFor(replayed(8, `row 8 (${name} committed)`), { timeout: 10_000, what: 'the replica replayed the commit after it' })
+      full = await get(`${url}/reports/${name}.ndjson`)
+      await open.query('commit')
+    } finally {
+      await open.end()
+    }
+    t.equal(full.status, 200, `${name}: the full download`)
+    t.equal(labels(full.body).length, SYNC_ROWS, `${name}: every row`)
+    t.notOk(labels(full.body).includes(`row 7 (${name} open)`), `${name}: not the open transaction's`)
+    t.ok(labels(full.body).includes(`row 8 (${name} committed)`), `${name}: the later commit's`)
+    await waitFor(replayed(7, `row 7 (${name} open)`), { timeout: 10_000, what: 'the replica replayed the commit' })
+    const next = await get(`${url}/reports/${name}.ndjson?changed_since=${full.headers['sluice-sync-token'] as string}`)
+    t.same(labels(next.body), [`row 7 (${name} open)`], `${name}: the next pull has it, committed since`)
+    // replay paused: a pull still gets the newest commit, from the primary
     await replica.query('select pg_wal_replay_pause()')
     try {
-      await client.query(`update ${table}_sync set label = 'row 5 (${name} 1)' where id = 5`)
-      // a pull with the replica's token: the replica has replayed it, so it may serve it, behind as it is
-      since = await primaryNow()
-      const behind = await get(`${url}/reports/${name}.ndjson?changed_since=${replicaToken}`)
-      t.same(lines(behind.body), [], `${name}: the replica has not replayed the update: nothing yet, and no promise broken`)
-      t.equal(await primaryIdleSince(applicationName, since), 0, `${name}: that pull ran on the replica`)
-      t.equal(behind.headers['sluice-sync-token'], replicaToken, `${name}: and its token is where the replica stands, the same`)
-      // a token of the primary's, which saw the update: the replica cannot serve it
-      const ahead = await get(`${primaryOnly.url}/reports/${name}.ndjson?changed_since=${replicaToken}`)
-      t.same(lines(ahead.body), [`row 5 (${name} 1)`], `${name}: the primary has the update`)
-      await client.query(`update ${table}_sync set label = 'row 6 (${name} 2)' where id = 6`)
-      since = await primaryNow()
-      const pull = await get(`${url}/reports/${name}.ndjson?changed_since=${ahead.headers['sluice-sync-token'] as string}`)
-      t.equal(pull.status, 200, `${name}: the pull ahead of the replica`)
-      t.same(lines(pull.body), [`row 6 (${name} 2)`], `${name}: gets what only the primary has, not the update again`)
+      await client.query(`update ${table}_sync set label = 'row 5 (${name} paused)' where id = 5`)
+      const since = await primaryNow()
+      const pull = await get(`${url}/reports/${name}.ndjson?changed_since=${next.headers['sluice-sync-token'] as string}`)
+      t.ok(pull.complete, `${name}: a pull while the replica is behind is whole`)
+      t.same(labels(pull.body), [`row 5 (${name} paused)`], `${name}: and has the commit the replica has not replayed`)
       t.ok(await primaryIdleSince(applicationName, since) > 0, `${name}: the primary served it`)
-      t.ok(pull.complete, `${name}: whole`)
-      const last = pull.headers['sluice-sync-token'] as string
-      // the replica caught up: it serves the primary's token, and nothing is sent twice
-      await replica.query('select pg_wal_replay_resume()')
-      await waitFor(async () => (await replica.query(`select from ${table}_sync where id = 6 and label = 'row 6 (${name} 2)'`)).length === 1, { timeout: 10_000, what: 'the replica replayed the updates' })
-      since = await primaryNow()
-      const again = await get(`${url}/reports/${name}.ndjson?changed_since=${last}`)
-      t.same(lines(again.body), [], `${name}: caught up, nothing changed since`)
-      t.equal(await primaryIdleSince(applicationName, since), 0, `${name}: and the replica serves it`)
     } finally {
       await replica.query('select pg_wal_replay_resume()')
     }
+    await waitFor(replayed(5, `row 5 (${name} paused)`), { timeout: 10_000, what: 'the replica caught up' })
   }
+  // a keyset download's pages after the first go to the replica once it has replayed the token's
+  // snapshot, which it has within milliseconds: a few downloads, and one of them shows it
+  let onReplica = 0
+  for (let i = 0; i < 5 && onReplica === 0; i++) {
+    const now = (await replica.query<{ now: string }>('select clock_timestamp()::text as now'))[0]!.now
+    const download = await get(`${url}/reports/sync.ndjson`)
+    t.ok(download.complete && labels(download.body).length === SYNC_ROWS, `download ${i + 1}: whole`)
+    onReplica = (await replica.query('select from pg_stat_activity where application_name = $1 and state_change > $2', [applicationName, now])).length
+  }
+  t.ok(onReplica > 0, 'later pages of a sync download ran on the replica')
+})
+
+t.test('a report with changes: will not start on a standby: sync tokens are taken on the primary', async (t) => {
+  await t.rejects(listenTestApp(t, { reportsDir, databaseUrl: replica.url }), { message: /sync\.sql: changes column "change_xid": DATABASE_URL is a standby/ })
 })

@@ -162,6 +162,7 @@ t.test('a token is read, not trusted: a malformed or foreign one is a 400 naming
     ['items', token.slice(0, -3), /not a sync token/],
     ['items', forged('12:5:'), /its snapshot does not read/],
     ['items', forged('5:12:13'), /its snapshot does not read/],
+    ['items', forged('0:5:'), /its snapshot does not read/],
     ['items', forged('99999999999:99999999999:'), /ahead of this database/],
     ['items_cursor', forged('99999999999:99999999999:', cursorToken), /ahead of this database/],
     ['items_cursor', token, /another report or database/],
@@ -173,6 +174,12 @@ t.test('a token is read, not trusted: a malformed or foreign one is a 400 naming
     t.equal(response.status, 400, `${name} ${sent}: 400`)
     t.match(body.message, /^changed_since: /, `${name}: names the parameter`)
     t.match(body.message, message, `${name}: says what is wrong`)
+  }
+  // the token is taken before `after` is checked against the key's type: an error says nothing of it
+  for (const name of ['items', 'items_cursor']) {
+    const response = await get(`${url}/reports/${name}.ndjson?after=not-a-number`)
+    t.equal(response.status, 400, `${name}: a bad after is a 400`)
+    t.equal(response.headers[TOKEN], undefined, `${name}: which carries no sync token`)
   }
   t.ok(poolWhole({ pool: app.pool, leases: app.leases }), 'every connection back in the pool')
 })

@@ -22,6 +22,8 @@ export interface AcquireOptions {
   readonly turn?: TurnKind
   /** servers this owner already saw fail, to be used only when nothing else is left */
   readonly avoid?: ReadonlySet<string>
+  /** the primary only, never a replica (where a sync token's snapshot is taken: src/stream/sync.ts) */
+  readonly primary?: boolean
 }
 
 // statement_timeout is enforced by the server, so it cannot end a statement whose answer never

@@ -155,7 +155,7 @@ export class ReadServers implements LeaseSource {
   async acquire (signal?: AbortSignal, options: AcquireOptions = {}): Promise<Lease> {
     const tried = new Set(options.avoid)
     for (;;) {
-      const replica = this.#pick(tried)
+      const replica = options.primary === true ? undefined : this.#pick(tried)
       if (replica === undefined) return await this.primary.acquire(signal, options)
       try {
         return await replica.leases.acquire(signal, options)

@@ -74,7 +74,9 @@ async function changesColumn (lease: Lease, report: string, column: string, colu
   const found = columns.find((c) => c.name === column)
   if (found === undefined) throw new Error(`changes column "${column}" is not among the result columns (${columns.map((c) => c.name).join(', ')})`)
   if (found.oid !== XID8) throw new Error(`changes column "${column}" is of type ${found.type}, not xid8 (pg_current_xact_id(), set by a trigger)`)
-  const { rows } = await lease.query<{ identity: string }>("select system_identifier::text || '/' || current_database() as identity from pg_control_system()")
+  const { rows } = await lease.query<{ identity: string, standby: boolean }>("select system_identifier::text || '/' || current_database() as identity, pg_is_in_recovery() as standby from pg_control_system()")
+  // a token is a snapshot taken on the primary (src/stream/sync.ts): a standby cannot make one
+  if (rows[0]!.standby) throw new Error(`changes column "${column}": DATABASE_URL is a standby, and sync tokens are taken on the primary`)
   return { column, scope: syncScope(rows[0]!.identity, report, column) }
 }
 

@@ -43,7 +43,7 @@ export interface Revalidation {
 export async function versionFirst (leases: LeaseSource, signal: AbortSignal, request: FastifyRequest, representation: Representation, idleTimeoutMs: number, sync?: Sync): Promise<{ revalidation: Revalidation, snapshot: Lease | undefined }> {
   const cursor = representation.report.strategy === 'cursor'
   // a cursor report's transaction goes on as the cursor's, so its connection is held from here;
-  // with a sync, on a server that has replayed its token, the snapshot read first (src/stream/sync.ts)
+  // with a sync, on the primary, where the snapshot that is its token is taken (src/stream/sync.ts)
   const lease = cursor && sync !== undefined
     ? await leaseInSync(leases, sync, signal, { turn: 'hold' }, (lease) => lease.begin('repeatable read', idleTimeoutMs))
     : await leases.acquire(signal, { turn: cursor ? 'hold' : 'first' })
@@ -80,8 +80,6 @@ export async function revalidate (lease: Lease, request: FastifyRequest, represe
 export function notModified (reply: FastifyReply, revalidation: Revalidation): void {
   reply.removeHeader('content-type')
   reply.removeHeader('content-disposition')
-  // the client's copy stands, and with it the token it came with
-  reply.removeHeader('sluice-sync-token')
   reply.headers(revalidation.headers).code(304)
 }
 

@@ -19,8 +19,8 @@ import type { SourceOptions } from './types.js'
 export async function * cursorSource (options: SourceOptions): AsyncGenerator<Buffer, void, undefined> {
   const { leases, report, params, signal, limit, sync } = options
   const begin = (lease: Lease): Promise<void> => lease.begin('repeatable read', options.idleTimeoutMs)
-  // a versioned report's transaction comes begun (and, with a sync, its snapshot read); a sync's
-  // on a server that has replayed its token
+  // a versioned report's transaction comes begun (and, with a sync, its snapshot taken); a sync's
+  // cursor reads in the snapshot its token is, taken on the primary (src/stream/sync.ts)
   const lease = options.snapshot ?? (sync === undefined ? await leases.acquire(signal, { turn: 'hold' }) : await leaseInSync(leases, sync, signal, { turn: 'hold' }, begin))
   try {
     if (options.snapshot === undefined && sync === undefined) await begin(lease)

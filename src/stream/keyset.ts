@@ -16,10 +16,10 @@ import type { SourceOptions } from './types.js'
  * encoder has taken once and for all, and the page goes on after the last of them, asking for
  * the rest. `WHERE key > last` makes that exact: no row twice, none left out.
  *
- * A report with `changes:` reads its first page in REPEATABLE READ and keeps that page's snapshot
- * as the response's (its sync token); every later page reads only rows committed in it, on a
- * server that has replayed it, so a row written while the download runs is left to the next pull,
- * never sent by both.
+ * A report with `changes:` reads its first page in REPEATABLE READ on the primary and keeps that
+ * page's snapshot as the response's (its sync token); every later page reads only rows committed
+ * in it, on a server that has replayed it, so a row written while the download runs is left to
+ * the next pull, never sent by both.
  */
 export function keysetSource (options: SourceOptions): AsyncGenerator<Buffer, void, undefined> {
   const { leases, report, params, signal, sync } = options
@@ -59,12 +59,14 @@ export function keysetSource (options: SourceOptions): AsyncGenerator<Buffer, vo
         : rowKey(report, lastData, lastStart).map((value, i) => ({ value, castType: report.columns[report.keyIndexes[i]!]!.castType }))
       // the first page is a new request's, bounded by LEASE_TIMEOUT_MS; later ones take their turn
       const turn = first ? 'first' : 'next'
-      // a sync: the first page's snapshot is the response's, every page on a server that has it
+      // a sync: the page that takes the response's snapshot reads in it (REPEATABLE READ), on the
+      // primary; every other page, a retry of that one too, reads only rows committed in it
+      const within = sync?.within ?? null
       const lease = sync === undefined
         ? await leases.acquire(signal, { avoid: failed, turn })
-        : await leaseInSync(leases, sync, signal, { avoid: failed, turn }, (lease) => lease.begin(first ? 'repeatable read' : 'read committed'))
+        : await leaseInSync(leases, sync, signal, { avoid: failed, turn }, (lease) => lease.begin(sync.taken ? 'read committed' : 'repeatable read'))
       try {
-        await page(lease, after, want - taken, counted)
+        await page(lease, after, want - taken, counted, within)
         return taken
       } catch (error) {
         if (signal.aborted || !retriable(error)) throw error
@@ -77,11 +79,10 @@ export function keysetSource (options: SourceOptions): AsyncGenerator<Buffer, vo
     }
   })
 
-  async function page (lease: Lease, after: readonly KeyBound[] | null, want: number, sink: RowSink): Promise<void> {
+  async function page (lease: Lease, after: readonly KeyBound[] | null, want: number, sink: RowSink, within: string | null): Promise<void> {
     if (sync === undefined) await lease.begin()
     if (first && after !== null) await checkBound(lease, after)
-    // the first page reads in the snapshot that is the response's: it needs no filter for it
-    const changes = sync === undefined ? undefined : { column: sync.column, since: sync.since, within: first ? null : sync.within }
+    const changes = sync === undefined ? undefined : { column: sync.column, since: sync.since, within }
     first = false
     const query = compileQuery(report, params, { after, limit: want, changes })
     const { fields } = await lease.queryInto({ text: query.sql, values: [...query.parameters] }, sink)

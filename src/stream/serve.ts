@@ -35,13 +35,14 @@ export async function serveReport (streaming: Streaming, report: Report, request
   const ticket = streams.take(request.apiKey)
   const record = recorder(streaming.metrics, request, report, asked)
   const controller = new AbortController()
-  // a report with `changes:`: the token of the snapshot its first page reads goes out as a header
-  const sync = report.sync === undefined ? undefined : new Sync(report, asked.changedSince?.snapshot ?? null, (token) => { reply.header('sluice-sync-token', token) })
+  // headers only a response that streams gets (pump sends them with the first chunk): the
+  // disposition, a versioned report's validators, and a sync token, known once the first page read
+  const streamed: Record<string, string> = { ...asked.disposition }
+  const sync = report.sync === undefined ? undefined : new Sync(report, asked.changedSince?.snapshot ?? null, (token) => { streamed['sluice-sync-token'] = token })
   let snapshot: Lease | undefined
   try {
     // a versioned report: its version first, on a short lease, or for a cursor in the snapshot the
     // cursor then reads (docs/http.md section 3)
-    let validators: Readonly<Record<string, string>> = {}
     if (report.version !== undefined) {
       let checked: { revalidation: Revalidation, snapshot: Lease | undefined }
       try {
@@ -60,7 +61,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
         await reply.send()
         return
       }
-      validators = revalidation.headers
+      Object.assign(streamed, revalidation.headers)
     }
     const spares = new Spares((reused) => { streaming.metrics.buffers.inc({ source: reused ? 'reused' : 'new' }) })
     const source = openSource({
@@ -85,7 +86,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
       streamTimeoutMs: config.streamTimeoutMs,
       stallTimeoutMs: config.stallTimeoutMs,
       streams,
-      headers: { ...asked.disposition, ...validators },
+      headers: streamed,
       spares,
       onEnd: (outcome, error) => {
         streams.give(ticket)

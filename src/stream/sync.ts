@@ -47,20 +47,24 @@ export function decodeToken (report: Report, token: string): string {
   const match = SNAPSHOT.exec(snapshot)
   const ids = match === null ? [] : [match[1]!, match[2]!, ...(match[3] === '' ? [] : match[3]!.split(','))].map(BigInt)
   const [xmin, xmax, ...xip] = ids
-  const ordered = xmin !== undefined && xmax !== undefined && xmin <= xmax && xip.every((x, i) => x >= xmin && x < xmax && (i === 0 || x > xip[i - 1]!))
+  const ordered = xmin !== undefined && xmax !== undefined && xmin > 0n && xmin <= xmax && xip.every((x, i) => x >= xmin && x < xmax && (i === 0 || x > xip[i - 1]!))
   if (!ordered || ids.some((x) => x >= 1n << 64n)) throw new BadRequest('changed_since: not a sync token (its snapshot does not read)')
   return snapshot
 }
 
-// On the server a page runs on: the snapshot it reads in, and whether that server has replayed
-// every transaction `$1` saw committed (true on the server that made it; a replica behind it, not
-// yet). It has when its own snapshot reaches as far and holds in progress nothing `$1` saw ended.
-const WHERE_WE_ARE = `select pg_current_snapshot()::text as snapshot,
-  $1::pg_snapshot is null or (
-    pg_snapshot_xmax(s) >= pg_snapshot_xmax($1::pg_snapshot)
-    and not exists (select from pg_snapshot_xip(s) x where x < pg_snapshot_xmax($1::pg_snapshot) and pg_visible_in_snapshot(x, $1::pg_snapshot))
-  ) as replayed
-from pg_current_snapshot() s`
+// Where a response's snapshot is taken: always the primary. A hot standby cannot tell its snapshot:
+// pg_current_snapshot() there lists no transaction in progress (PostgreSQL keeps a standby's in
+// `subxip`, which the function does not read; checked on 15), so a token made there would count a
+// transaction still running as committed, and its rows would never be pulled. With the snapshot,
+// the WAL position every commit it sees lies before (read after the snapshot was taken), and
+// whether the primary has reached the token's `$1` (a token from further on is not of this
+// database, or is made up).
+const SNAPSHOT_HERE = `select pg_current_snapshot()::text as snapshot, pg_current_wal_insert_lsn()::text as lsn,
+  $1::pg_snapshot is null or pg_snapshot_xmax($1::pg_snapshot) <= pg_snapshot_xmax(pg_current_snapshot()) as reached`
+
+// On a replica, before a later page (READ COMMITTED: the page's own statement takes a snapshot
+// after this one): whether it has replayed every commit the response's snapshot saw
+const REPLAYED = 'select coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false) as replayed'
 
 /**
  * One response's sync: the token it was asked with (`since`, a snapshot) and the snapshot its rows
@@ -72,6 +76,7 @@ export class Sync {
   readonly since: string | null
   #scope: string
   #within: string | undefined
+  #lsn: string | undefined
   #onToken: (token: string) => void
   #token: string | null = null
 
@@ -93,39 +98,44 @@ export class Sync {
     return this.#token
   }
 
+  /** Whether the response's snapshot is taken yet (by its first page, on the primary). */
+  get taken (): boolean {
+    return this.#within !== undefined
+  }
+
   /**
-   * Asks the server `lease` is on where it stands, as the first statement of the page's
-   * transaction (for REPEATABLE READ, the statement that takes the snapshot the rows are then read
-   * in). False when it has not replayed what this response must see: the first page's snapshot,
-   * or before that the `since` token's. The first page's snapshot becomes the response's token.
+   * As the first statement of a page's transaction: before the response's snapshot is taken, on
+   * the primary, takes it (in REPEATABLE READ, the one the page's rows are then read in) and makes
+   * it the response's token; after, false on a replica that has not replayed it yet.
    */
   async read (lease: Lease): Promise<boolean> {
-    const needed = this.#within ?? this.since
-    const { rows } = await lease.query<{ snapshot: string, replayed: boolean }>({ text: WHERE_WE_ARE, values: [needed] })
-    const { snapshot, replayed } = rows[0]!
-    if (!replayed) {
-      // the primary has replayed all there is: a token it has not is of another database
-      if (lease.server !== 'primary') return false
-      if (this.#within === undefined) throw new BadRequest('changed_since: a sync token from ahead of this database (of another database, or made up)')
-      throw new Error(`the primary has not replayed the snapshot ${this.#within} it gave this response`)
-    }
     if (this.#within === undefined) {
+      if (lease.server !== 'primary') throw new Error('a sync token is taken on the primary only')
+      const { rows } = await lease.query<{ snapshot: string, lsn: string, reached: boolean }>({ text: SNAPSHOT_HERE, values: [this.since] })
+      const { snapshot, lsn, reached } = rows[0]!
+      if (!reached) throw new BadRequest('changed_since: a sync token from ahead of this database (of another database, or made up)')
       this.#within = snapshot
+      this.#lsn = lsn
       this.#token = encodeToken(this.#scope, snapshot)
       this.#onToken(this.#token)
+      return true
     }
-    return true
+    // the primary has every commit there is
+    if (lease.server === 'primary') return true
+    const { rows } = await lease.query<{ replayed: boolean }>({ text: REPLAYED, values: [this.#lsn] })
+    return rows[0]!.replayed
   }
 }
 
 /**
- * A lease on a server that has replayed what `sync` must see, its transaction begun and the
- * snapshot read: a server behind is left for the next (the primary, at last, is never behind).
+ * A lease for a page of `sync`'s response, its transaction begun and `sync.read` done: on the
+ * primary while the response's snapshot is still to be taken, then on a server that has replayed
+ * it (a replica behind is left for the next; the primary, at last, never is).
  */
 export async function leaseInSync (leases: LeaseSource, sync: Sync, signal: AbortSignal | undefined, options: AcquireOptions, begin: (lease: Lease) => Promise<void>): Promise<Lease> {
   const behind = new Set(options.avoid)
   for (;;) {
-    const lease = await leases.acquire(signal, { ...options, avoid: behind })
+    const lease = await leases.acquire(signal, { ...options, avoid: behind, primary: !sync.taken })
     try {
       await begin(lease)
       if (await sync.read(lease)) return lease
