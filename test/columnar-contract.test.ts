@@ -63,6 +63,9 @@ const awkwardSql = `select id, ${cases.map(([name]) => name).join(', ')} from ${
 const decimalsSql = `select * from ${schema}.decimals`
 const oddScalesSql = "select 1 as id, 12300::numeric(3,-2) as neg, 0.0012::numeric(2,4) as over, 'NaN'::numeric(3,-2) as nan"
 const rangeSql = 'select g as id, \'row \' || g as label from generate_series(1, 60000) g'
+// keys of text and bytea whose byte order is not their order in most collations: '' first, 'é'
+// (c3 a9) after 'zz', 'Z' before 'a'
+const textKeySql = "select k, convert_to(k, 'UTF8') || '\\xff'::bytea as b from unnest(array['b', 'zz', 'é', '', 'Z', 'a']) k"
 
 
 // Every demo report (GET /reports lists six) with the SQL PostgreSQL answers for the same request.
@@ -440,6 +443,8 @@ async function setUp (): Promise<void> {
     'decimals.sql': `/*\ntitle: Decimals\nkey: id\n*/\n${decimalsSql}\n`,
     'odd_scales.sql': `/*\ntitle: Scales a Parquet DECIMAL cannot have\nkey: id\n*/\n${oddScalesSql}\n`,
     'range.sql': `/*\ntitle: Many rows\nkey: id\n*/\n${rangeSql}\n`,
+    'text_key.sql': `/*\ntitle: A text key\nkey: [k, b]\n*/\n${textKeySql}\n`,
+    'text_key_long.sql': `/*\ntitle: A text key, one value long\nkey: [k, b]\n*/\nselect * from (${textKeySql}) s union all select repeat('é', 33), '\\x00'::bytea\n`,
     'nothing.sql': `/*\ntitle: No rows\nkey: [id, at]\n*/\nselect id, now() as at, 1.5::numeric(4,2) as n, array[1] as a from ${schema}.numbers where id < 0\n`,
     'slow_late.sql': `/*\ntitle: A slow page after the first\nkey: id\n*/\nselect id, ${schema}.nap(id, 4000) as nap from ${schema}.numbers\n`,
     'slow_late_cursor.sql': `/*\ntitle: A slow fetch after the first\nkey: id\nstrategy: cursor\n*/\nselect id, ${schema}.nap(id, 4000) as nap from ${schema}.numbers\n`
@@ -499,6 +504,12 @@ if (missing.length > 0) {
         const raw = (buffer: Buffer): string => String(width === 4 ? buffer.readInt32LE(0) : buffer.readBigInt64LE(0))
         t.same([raw(stats.min), raw(stats.max)], [expect!.min, expect!.max], `${name}: statistics' min and max are the stored values (infinity as the type's largest)`)
       }
+      // byte arrays outside the key: no bounds (they take a comparison per value and skip little
+      // where the rows are not sorted by them)
+      for (const name of ['t', 'vc', 'j', 'by']) {
+        const stats = group.columns.find((column) => column.path === name)
+        t.same([stats?.min, stats?.max], [undefined, undefined], `${name}: no min and max outside the key`)
+      }
       t.same(await duckRows(`select count(*)::varchar from read_parquet('${file}') where d > date '2000-01-01'`), [[(await client.query<{ count: string }>(`select count(*) from (${awkwardSql}) s where d > date '2000-01-01'`)).rows[0]!.count]], 'a filter on a date column that the statistics may skip by counts what PostgreSQL counts')
       t.equal(footer.keyValues.get('sluice.report'), report, 'sluice.report in the footer')
 
@@ -512,6 +523,22 @@ if (missing.length > 0) {
       t.same(wrongArrow, [], 'Arrow\'s reader sees every column as the spec\'s type')
     })
   }
+
+  t.test('a key of text and bytea: its least and greatest bytes bound each row group; none past 64 bytes', async (t) => {
+    const { app } = await buildTestApp(t, { reportsDir })
+    const body = (await app.inject('/reports/text_key.parquet')).rawPayload
+    const stats = (name: string): string[] | undefined => {
+      const column = readFooter(body).rowGroups[0]!.columns.find((c) => c.path === name)
+      return column?.min === undefined || column.max === undefined ? undefined : [column.min.toString('hex'), column.max.toString('hex')]
+    }
+    t.same(stats('k'), ['', Buffer.from('é').toString('hex')], 'text: the empty string is least, é (c3 a9) greatest')
+    t.same(stats('b'), ['5aff', 'ff'], 'bytea (each value followed by ff): Z ff least, ff alone greatest, unsigned')
+    const file = await saved(body, 'text_key')
+    t.same(await duckRows(`select k from read_parquet('${file}') where k > 'z' order by k`), [['zz'], ['é']], 'DuckDB filters by it as bytes compare')
+    t.same(await duckRows(`select stats_min_value, stats_max_value from parquet_metadata('${file}') where path_in_schema = 'k'`), [['', 'é']], 'DuckDB reads the bounds')
+    const long = readFooter((await app.inject('/reports/text_key_long.parquet')).rawPayload).rowGroups[0]!.columns.find((c) => c.path === 'k')
+    t.same([long?.min, long?.max], [undefined, undefined], 'a greatest value of 66 bytes: no bounds, the footer stays small')
+  })
 
   t.test('decimals of every storage width, NaN as null, and numerics a DECIMAL cannot be', async (t) => {
     const { app } = await buildTestApp(t, { reportsDir })
