@@ -1,4 +1,5 @@
-// The zip writer's Zip64 path (src/formats/zip.ts), read back through its central directory.
+// The zip writer's Zip64 path (src/formats/zip.ts), read back through its central directory; its
+// deflate off the thread, and the XLSX encoder's, the same bytes as in line.
 // Zip64 begins where a size or an offset no longer fits a 32-bit field; the writer's limit is
 // lowered to 64 KiB - 1 to meet the same records on kilobytes. The real limit, an entry of more
 // than 4 GiB (of zeros, which deflate shrinks a thousandfold: ~5 s and ~220 MB of memory), is
@@ -6,7 +7,11 @@
 import { randomBytes } from 'node:crypto'
 import zlib from 'node:zlib'
 import t, { type Test } from 'tap'
+import { Drive } from '../src/formats/drive.js'
+import type { Column } from '../src/formats/types.js'
+import { createXlsxEncoder } from '../src/formats/xlsx.js'
 import { ZipWriter } from '../src/formats/zip.js'
+import { dataRow } from './helpers/datarow.js'
 import { readZip } from './helpers/xlsx.js'
 
 const MiB = 1 << 20
@@ -156,3 +161,43 @@ function repeatedCrc (chunk: Buffer, chunks: number): number {
   for (let i = 0; i < chunks; i++) crc = zlib.crc32(chunk, crc)
   return crc
 }
+
+t.test('deflated off the thread (dataLater), an entry is the same bytes as deflated in line (data)', async (t) => {
+  const chunks = [randomBytes(30_000), Buffer.alloc(50_000, 'row,'), Buffer.from('<row/>'.repeat(9000))]
+  const archive = async (later: boolean): Promise<Buffer> => {
+    const zip = new ZipWriter(1, AT)
+    const parts = [zip.begin('a.xml')]
+    for (const chunk of chunks) parts.push(later ? await zip.dataLater(chunk) : zip.data(chunk))
+    parts.push(zip.end(), zip.finish())
+    return Buffer.concat(parts)
+  }
+  const [inLine, offThread] = [await archive(false), await archive(true)]
+  t.ok(offThread.equals(inLine), 'byte for byte')
+  t.ok(readZip(offThread).get('a.xml')!.equals(Buffer.concat(chunks)), 'and it reads back whole')
+})
+
+t.test('an XLSX encoder made offThread takes the next batch\'s rows while its flush finishes, and writes what the synchronous one writes', async (t) => {
+  const column = (name: string, type: string, kind: Column['json']['kind'], value: Column['value']): Column =>
+    ({ name, type, castType: type, oid: 0, json: { kind } as Column['json'], value })
+  const columns = [column('id', 'bigint', 'number', { type: 'int64' }), column('label', 'text', 'string', { type: 'string' })]
+  const batches = [0, 1, 2].map((b) => Array.from({ length: 20_000 }, (_, i) => dataRow([String(b * 20_000 + i), `label ${i} & <${b}>`])))
+  const inLine = new Drive(createXlsxEncoder(columns, { at: AT }))
+  const later = new Drive(createXlsxEncoder(columns, { at: AT, offThread: true }))
+  const expected: Buffer[] = []
+  const got: Buffer[] = []
+  for (const [b, rows] of batches.entries()) {
+    for (const row of rows) inLine.row(row, 5, row.length)
+    expected.push(inLine.chunk({ final: b === batches.length - 1 }))
+  }
+  for (const row of batches[0]!) later.row(row, 5, row.length)
+  for (const b of batches.keys()) {
+    const made = later.chunkLater({ final: b === batches.length - 1 })
+    // the next batch's rows come in before the chunk is done, as the service reads ahead
+    for (const row of batches[b + 1] ?? []) later.row(row, 5, row.length)
+    got.push(await made)
+  }
+  t.ok(Buffer.concat(got).equals(Buffer.concat(expected)), 'the same file, byte for byte')
+  t.same(got.map((chunk) => chunk.length), expected.map((chunk) => chunk.length), 'chunk by chunk')
+  const other = new Drive(createXlsxEncoder(columns, { offThread: true }))
+  t.throws(() => other.chunk({ final: true }), /chunkLater/, 'a synchronous drive of it is refused')
+})

@@ -40,15 +40,39 @@ export class Drive {
    * it has one. `room`: bytes to set aside, about what a batch
    * comes to (a row format goes on to write the next batch's rows into them).
    */
-  chunk (batch: { final: boolean, next?: string | null, after?: string | null, sync?: string | null }, room: number = this.size()): Buffer {
+  chunk (batch: ChunkBatch, room: number = this.size()): Buffer {
+    const { out, flushed } = this.#flush(batch, room)
+    if (flushed !== undefined) throw new Error('this encoder finishes its flush off the thread: drive it with chunkLater')
+    return out.bytes()
+  }
+
+  /**
+   * The same, for an encoder that may finish its flush later (made `offThread`): the batch is
+   * taken when this returns, so the next batch's rows may come in while the chunk is finished.
+   */
+  async chunkLater (batch: ChunkBatch, room: number = this.size()): Promise<Buffer> {
+    const { out, flushed } = this.#flush(batch, room)
+    if (flushed !== undefined) await flushed
+    return out.bytes()
+  }
+
+  #flush (batch: ChunkBatch, room: number): { out: Out, flushed: Promise<void> | undefined } {
     if (this.#done) throw new Error('the final chunk was made already')
     // in whole 64 KiB steps, so that the buffer of a chunk sent earlier fits the next batches
     // as their sizes wander (src/formats/out.ts, Spares)
     const size = room <= GRAIN ? Math.max(1024, room) : Math.ceil(room / GRAIN) * GRAIN
     const out = new Out(size, this.#spares?.take(size))
-    this.#encoder.flush(out, { final: batch.final, next: batch.next ?? null, after: this.#rows === 0 ? null : batch.after ?? null, sync: batch.sync ?? null })
+    const flushed = this.#encoder.flush(out, { final: batch.final, next: batch.next ?? null, after: this.#rows === 0 ? null : batch.after ?? null, sync: batch.sync ?? null })
     this.#rows = 0
     this.#done = batch.final
-    return out.bytes()
+    return { out, flushed: flushed ?? undefined }
   }
+}
+
+/** What a chunk's batch is: see Drive.chunk. */
+export interface ChunkBatch {
+  readonly final: boolean
+  readonly next?: string | null
+  readonly after?: string | null
+  readonly sync?: string | null
 }

@@ -5,7 +5,7 @@ import { csvFormat } from './csv.js'
 import { jsonFormat } from './json.js'
 import { ndjsonFormat } from './ndjson.js'
 import { parquetFormat } from './parquet.js'
-import type { Column, ColumnsContext, CsvOptions, Encoder, Format } from './types.js'
+import type { Column, ColumnsContext, CsvOptions, Encoder, EncoderOptions, Format } from './types.js'
 import { xlsxFormat } from './xlsx.js'
 
 export { jsonValue, jsonWriter, type JsonWriter } from './json-value.js'
@@ -28,6 +28,6 @@ export const contentTypes = Object.fromEntries(formats.map((format) => [format.n
 const NO_CONTEXT: ColumnsContext = { report: '', key: [], keyIndexes: [] }
 
 /** A fresh encoder for one response (the JSON encoder remembers whether it wrote a row). */
-export function createEncoder (format: FormatName, columns: ReadonlyArray<Column>, csv: CsvOptions, context: ColumnsContext = NO_CONTEXT): Encoder {
-  return formatOf(format).create(columns, csv, context)
+export function createEncoder (format: FormatName, columns: ReadonlyArray<Column>, csv: CsvOptions, context: ColumnsContext = NO_CONTEXT, options: EncoderOptions = {}): Encoder {
+  return formatOf(format).create(columns, csv, context, options)
 }

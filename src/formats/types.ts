@@ -48,7 +48,16 @@ export interface Format<Name extends string = string> {
   /** the body's JSON Schema in the OpenAPI document */
   readonly schema: Readonly<Record<string, unknown>>
   /** A fresh encoder for one response. */
-  create (columns: ReadonlyArray<Column>, csv: CsvOptions, context: ColumnsContext): Encoder
+  create (columns: ReadonlyArray<Column>, csv: CsvOptions, context: ColumnsContext, options: EncoderOptions): Encoder
+}
+
+export interface EncoderOptions {
+  /**
+   * Compress on libuv's thread pool, off the thread that writes the rows (XLSX's deflate): `flush`
+   * then returns a promise, so only an asynchronous driver (Drive.chunkLater: the service) may
+   * ask for it; tests and benches that drive encoders synchronously leave it off.
+   */
+  readonly offThread?: boolean
 }
 
 export interface CsvOptions {
@@ -69,8 +78,12 @@ export interface Encoder {
   row(data: Buffer, start: number, end: number): void
   /** Bytes taken since the last flush (the head among them, before the first): what sizes batches. */
   size(): number
-  /** Writes everything taken since the last flush into `out`. */
-  flush(out: Out, batch: Flush): void
+  /**
+   * Writes everything taken since the last flush into `out`. An encoder made `offThread` may
+   * finish later (a promise): it has taken what it needs of the batch when it returns, so the
+   * next batch's rows may come in while it finishes, and the next flush waits for it.
+   */
+  flush(out: Out, batch: Flush): void | Promise<void>
 }
 
 /** What a flush is told of the batch it ends. */

@@ -32,13 +32,17 @@ export const CELL_CHARS = 32_767
 export const CUT_MARK = '…'
 
 // Deflate is half the encoder's time, and level 1 never lost on speed for 8% in size over level 3
-// (the numbers: docs/decisions/0007-xlsx-deflate-level.md). Each batch is one deflateRawSync call
-// (its own zlib stream, sync-flushed): the Encoder is synchronous, and a zlib stream object only
-// deflates asynchronously through its public API.
+// (the numbers: docs/decisions/0007-xlsx-deflate-level.md). Each batch is one deflate call (its
+// own zlib stream, sync-flushed). Made `offThread` (the service), a batch's XML is deflated on
+// libuv's thread pool while the next batch's rows are written as XML into the other of two
+// buffers; otherwise (tests and benches that drive the encoder synchronously) by deflateRawSync.
 const LEVEL = 1
 
-export function createXlsxEncoder (columns: ReadonlyArray<Column>, options: { level?: number } = {}): Encoder {
-  const zip = new ZipWriter(options.level ?? LEVEL, new Date())
+/** What a flush writes before the current XML, in order: a sheet's local header, a finished sheet's XML, its end. */
+type Part = { readonly begin: string } | { readonly xml: Buffer } | { readonly end: true }
+
+export function createXlsxEncoder (columns: ReadonlyArray<Column>, options: { level?: number, offThread?: boolean, at?: Date } = {}): Encoder {
+  const zip = new ZipWriter(options.level ?? LEVEL, options.at ?? new Date())
   const n = columns.length
   const kinds = columns.map((column) => KIND[column.json.kind] ?? STRING)
   const letters = columns.map((_, i) => columnName(i))
@@ -49,13 +53,17 @@ export function createXlsxEncoder (columns: ReadonlyArray<Column>, options: { le
   const filterEnd = letters[n - 1] ?? 'A'
   // per sheet: its name and its rows, the header row included
   const sheets: Array<{ name: string, rows: number }> = []
-  // the sheet XML not yet deflated
-  const xml = new Out(FIRST_ROOM)
-  // what goes before the XML's deflated bytes in the next chunk: a sheet's local header, and the
-  // sheets that a batch ended (their last XML deflated, their data descriptors)
-  let before: Buffer[] = []
-  // bytes of `before` counted in size(): all but a local header not followed by data yet
+  // the sheet XML not yet deflated, and the buffer a flush off the thread is deflating
+  let xml = new Out(FIRST_ROOM)
+  let deflating = options.offThread === true ? new Out(FIRST_ROOM) : undefined
+  // what goes before the XML in the next chunk: a sheet's local header, and the sheets that a
+  // batch ended (their last XML, their data descriptors). Kept as parts and written into the zip
+  // by the flush, in order: the zip counts sizes and offsets as it goes
+  let before: Part[] = []
+  // bytes of `before` counted in size(): the XML of the sheets a batch ended
   let beforeBytes = 0
+  const zipPart = (part: Part): Buffer => 'begin' in part ? zip.begin(part.begin) : 'xml' in part ? zip.data(part.xml) : zip.end()
+  const zipPartLater = async (part: Part): Promise<Buffer> => 'xml' in part ? await zip.dataLater(part.xml) : zipPart(part)
   // rows on the current sheet, its header row included
   let sheetRows = 0
   const fields = new FieldWalk()
@@ -64,7 +72,7 @@ export function createXlsxEncoder (columns: ReadonlyArray<Column>, options: { le
   const startSheet = (): void => {
     if (sheets.length > 0) sheets[sheets.length - 1]!.rows = sheetRows
     sheets.push({ name: `Sheet${sheets.length + 1}`, rows: 1 })
-    before.push(zip.begin(`xl/worksheets/sheet${sheets.length}.xml`))
+    before.push({ begin: `xl/worksheets/sheet${sheets.length}.xml` })
     sheetRows = 1
     xml.write(header)
   }
@@ -75,9 +83,11 @@ export function createXlsxEncoder (columns: ReadonlyArray<Column>, options: { le
     row (data, start, end) {
       if (sheetRows === SHEET_ROWS) {
         xml.write(endSheet())
-        before.push(zip.data(xml.bytes()), zip.end())
+        // a copy: the buffer goes on with the next sheet
+        const ended = Buffer.from(xml.bytes())
+        before.push({ xml: ended }, { end: true })
         xml.pos = 0
-        beforeBytes = before.reduce((sum, bytes) => sum + bytes.length, 0)
+        beforeBytes += ended.length
         startSheet()
       }
       sheetRows++
@@ -145,18 +155,36 @@ export function createXlsxEncoder (columns: ReadonlyArray<Column>, options: { le
     // its sheet's data does not count)
     size: () => beforeBytes + xml.pos,
     flush (out, { final }) {
-      if (final) xml.write(endSheet())
-      const deflated = zip.data(xml.bytes())
-      xml.pos = 0
-      for (const bytes of before) out.write(bytes)
+      if (final) {
+        xml.write(endSheet())
+        sheets[sheets.length - 1]!.rows = sheetRows
+      }
+      const parts = before
       before = []
       beforeBytes = 0
-      out.write(deflated)
-      if (!final) return
-      out.write(zip.end())
-      sheets[sheets.length - 1]!.rows = sheetRows
-      for (const [name, content] of workbookParts(sheets, filterEnd)) out.write(zip.file(name, Buffer.from(content)))
-      out.write(zip.finish())
+      const tail = (): void => {
+        if (!final) return
+        out.write(zip.end())
+        for (const [name, content] of workbookParts(sheets, filterEnd)) out.write(zip.file(name, Buffer.from(content)))
+        out.write(zip.finish())
+      }
+      if (deflating === undefined) {
+        for (const part of parts) out.write(zipPart(part))
+        out.write(zip.data(xml.bytes()))
+        xml.pos = 0
+        tail()
+        return
+      }
+      // the next batch's rows go to the other buffer while this one is deflated
+      const batch = xml
+      xml = deflating
+      xml.pos = 0
+      deflating = batch
+      return (async () => {
+        for (const part of parts) out.write(await zipPartLater(part))
+        out.write(await zip.dataLater(batch.bytes()))
+        tail()
+      })()
     }
   }
 }
@@ -467,5 +495,5 @@ export const xlsxFormat: Format<'xlsx'> = {
   contentType,
   attachment: true,
   schema: { type: 'string', format: 'binary' },
-  create: (columns) => createXlsxEncoder(columns)
+  create: (columns, _csv, _context, options) => createXlsxEncoder(columns, options)
 }

@@ -13,6 +13,13 @@
 // itself starts past 4 GiB (beyond what Excel opens in any case; other readers follow the spec).
 import zlib from 'node:zlib'
 
+/** zlib's deflateRaw on libuv's thread pool, as a promise. */
+function deflateRaw (bytes: Uint8Array, options: zlib.ZlibOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    zlib.deflateRaw(bytes, options, (error, result) => { if (error === null) resolve(result); else reject(error) })
+  })
+}
+
 const LOCAL = 0x04034b50
 const DESCRIPTOR = 0x08074b50
 const CENTRAL = 0x02014b50
@@ -76,6 +83,24 @@ export class ZipWriter {
     entry.crc = zlib.crc32(bytes, entry.crc)
     entry.size += bytes.length
     const deflated = zlib.deflateRawSync(bytes, { level: this.#level, finishFlush: zlib.constants.Z_SYNC_FLUSH })
+    entry.compressed += deflated.length
+    return this.#count(deflated)
+  }
+
+  /**
+   * The same, deflated on libuv's thread pool (zlib's asynchronous API), off the thread that
+   * writes the XML; the CRC here, by zlib.crc32. `bytes` must not change until it resolves, and
+   * no other call may come in between: the sizes and offsets are counted in order.
+   */
+  async dataLater (bytes: Uint8Array): Promise<Buffer> {
+    const entry = this.#open
+    if (entry === undefined) throw new Error('no zip entry is open')
+    if (bytes.length === 0) return EMPTY
+    entry.crc = zlib.crc32(bytes, entry.crc)
+    entry.size += bytes.length
+    // output in one piece: in zlib's default 16 KiB pieces each is a trip back to this thread,
+    // which is busy writing the next batch's XML, and the deflate waits for it
+    const deflated = await deflateRaw(bytes, { level: this.#level, finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: Math.max(64 * 1024, bytes.length) })
     entry.compressed += deflated.length
     return this.#count(deflated)
   }

@@ -61,14 +61,16 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
       const key = lastKey
       // the `after` that resumes right behind the last row sent
       const resume = key === undefined ? null : afterParam(report.keyIndexes.map((index, i) => [report.columns[index]!, key[i]!]))
-      // what the encoder took sizes the next batch, and the chunk is made before the next
-      // batch's rows can reach the encoder
+      // what the encoder took sizes the next batch, and the encoder takes the batch before the
+      // next batch's rows can reach it
       const bytes = drive.size()
       const more = full && !endsAtLimit && !endsAtCap
       // the next batch comes out near the bytes this response's share of STREAM_MEMORY_MB allows
       // now (src/stream/budget.ts): 4 MiB alone, less in a crowd (docs/decisions/0006-batch-size.md)
       const want = more ? Math.max(1, Math.min(MAX_BATCH_ROWS, Math.round(options.memory.batchBytes() * batch.encoded / bytes))) : 0
-      const chunk = drive.chunk({
+      // the encoder takes the batch now; one that finishes its chunk off the thread (XLSX's
+      // deflate) does so while the next batch's rows come in
+      const made = drive.chunkLater({
         final: endsAtLimit || !full,
         next: endsAtLimit && resume !== null ? options.nextLink(resume) : null,
         after: resume,
@@ -79,6 +81,7 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
         const after = report.keyIndexes.map((index, i) => ({ value: key[i]!, castType: report.columns[index]!.castType }))
         next = begin(after, want)
       }
+      const chunk = await made
       progress.sent(batch.encoded, chunk.length)
       yield chunk
       if (endsAtCap) throw new RowCapExceeded(cap)
