@@ -12,6 +12,8 @@ export class Drive {
   /** rows taken since the last chunk */
   #rows = 0
   #done = false
+  /** a chunk made by chunkLater is still being finished */
+  #finishing = false
 
   readonly #spares: Spares | undefined
 
@@ -42,22 +44,29 @@ export class Drive {
    */
   chunk (batch: ChunkBatch, room: number = this.size()): Buffer {
     const { out, flushed } = this.#flush(batch, room)
-    if (flushed !== undefined) throw new Error('this encoder finishes its flush off the thread: drive it with chunkLater')
+    if (flushed !== undefined) {
+      flushed.catch(() => {})
+      throw new Error('this encoder finishes its flush off the thread: drive it with chunkLater')
+    }
     return out.bytes()
   }
 
   /**
    * The same, for an encoder that may finish its flush later (made `offThread`): the batch is
-   * taken when this returns, so the next batch's rows may come in while the chunk is finished.
+   * taken when this returns (a flush that fails at once throws here, before anything else
+   * starts), so the next batch's rows may come in while the chunk is finished. The next chunk
+   * may be asked for only once this one is done.
    */
-  async chunkLater (batch: ChunkBatch, room: number = this.size()): Promise<Buffer> {
+  chunkLater (batch: ChunkBatch, room: number = this.size()): Promise<Buffer> {
     const { out, flushed } = this.#flush(batch, room)
-    if (flushed !== undefined) await flushed
-    return out.bytes()
+    if (flushed === undefined) return Promise.resolve(out.bytes())
+    this.#finishing = true
+    return flushed.then(() => out.bytes()).finally(() => { this.#finishing = false })
   }
 
   #flush (batch: ChunkBatch, room: number): { out: Out, flushed: Promise<void> | undefined } {
     if (this.#done) throw new Error('the final chunk was made already')
+    if (this.#finishing) throw new Error('the last chunk is not finished yet')
     // in whole 64 KiB steps, so that the buffer of a chunk sent earlier fits the next batches
     // as their sizes wander (src/formats/out.ts, Spares)
     const size = room <= GRAIN ? Math.max(1024, room) : Math.ceil(room / GRAIN) * GRAIN

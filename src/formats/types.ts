@@ -81,7 +81,8 @@ export interface Encoder {
   /**
    * Writes everything taken since the last flush into `out`. An encoder made `offThread` may
    * finish later (a promise): it has taken what it needs of the batch when it returns, so the
-   * next batch's rows may come in while it finishes, and the next flush waits for it.
+   * next batch's rows may come in while it finishes; its driver (Drive.chunkLater) asks for no
+   * other flush until it has.
    */
   flush(out: Out, batch: Flush): void | Promise<void>
 }

@@ -26,7 +26,8 @@ const MAX_BATCH_ROWS = 100_000
  * format's `next` link) and `max_rows`, asking one row past either to learn whether more exist.
  *
  * One batch is read ahead: the next is asked of the database as soon as the last is in, so the
- * database makes it while the socket takes the last. Memory stays two batches, and a keyset page
+ * database makes it while the socket takes the last. Memory stays two batches (and, for XLSX, the
+ * XML of the one being deflated off the thread), and a keyset page
  * read ahead has given its connection back before it waits for the client.
  */
 export async function * encodeRows (options: SourceOptions, bound: readonly KeyBound[] | null, fetch: FetchRows): AsyncGenerator<Buffer, void, undefined> {
@@ -68,6 +69,7 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
       // the next batch comes out near the bytes this response's share of STREAM_MEMORY_MB allows
       // now (src/stream/budget.ts): 4 MiB alone, less in a crowd (docs/decisions/0006-batch-size.md)
       const want = more ? Math.max(1, Math.min(MAX_BATCH_ROWS, Math.round(options.memory.batchBytes() * batch.encoded / bytes))) : 0
+      if (more && key === undefined) throw new Error('a full batch without a last key')
       // the encoder takes the batch now; one that finishes its chunk off the thread (XLSX's
       // deflate) does so while the next batch's rows come in
       const made = drive.chunkLater({
@@ -76,8 +78,7 @@ export async function * encodeRows (options: SourceOptions, bound: readonly KeyB
         after: resume,
         sync: options.sync?.token ?? null
       }, more ? Math.ceil(bytes * 1.25 * want / Math.max(1, batch.encoded)) : bytes)
-      if (more) {
-        if (key === undefined) throw new Error('a full batch without a last key')
+      if (more && key !== undefined) {
         const after = report.keyIndexes.map((index, i) => ({ value: key[i]!, castType: report.columns[index]!.castType }))
         next = begin(after, want)
       }
