@@ -7,7 +7,7 @@ import { RAW_TYPES } from '../db/pool.js'
 import type { FormatName } from '../formats/index.js'
 import { builder, compileQuery } from '../reports/compile.js'
 import type { ParamValues, Report } from '../reports/report.js'
-import { leaseInSync, type Sync } from './sync.js'
+import type { Sync } from './sync.js'
 
 /**
  * The content types @fastify/compress compresses (src/app.ts gives it this as `customTypes`): its
@@ -44,13 +44,15 @@ export async function versionFirst (leases: LeaseSource, signal: AbortSignal, re
   const cursor = representation.report.strategy === 'cursor'
   // a cursor report's transaction goes on as the cursor's, so its connection is held from here;
   // with a sync, on the primary, where the snapshot that is its token is taken (src/stream/sync.ts)
-  const lease = cursor && sync !== undefined
-    ? await leaseInSync(leases, sync, signal, { turn: 'hold' }, (lease) => lease.begin('repeatable read', idleTimeoutMs))
-    : await leases.acquire(signal, { turn: cursor ? 'hold' : 'first' })
+  const lease = await leases.acquire(signal, { turn: cursor ? 'hold' : 'first', primary: cursor && sync !== undefined })
   let snapshot: Lease | undefined
   try {
-    if (cursor && sync === undefined) await lease.begin('repeatable read', idleTimeoutMs)
-    else if (!cursor) await lease.begin()
+    if (cursor) {
+      await lease.begin('repeatable read', idleTimeoutMs)
+      await sync?.read(lease)
+    } else {
+      await lease.begin()
+    }
     const revalidation = await revalidate(lease, request, representation)
     if (cursor && !revalidation.notModified) snapshot = lease
     else await lease.end()

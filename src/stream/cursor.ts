@@ -1,8 +1,6 @@
-import type { Lease } from '../db/leases.js'
 import { compileQuery } from '../reports/compile.js'
 import { checkBound, checkShape, startBound } from './checks.js'
 import { encodeRows } from './rows.js'
-import { leaseInSync } from './sync.js'
 import type { SourceOptions } from './types.js'
 
 /**
@@ -18,12 +16,14 @@ import type { SourceOptions } from './types.js'
  */
 export async function * cursorSource (options: SourceOptions): AsyncGenerator<Buffer, void, undefined> {
   const { leases, report, params, signal, limit, sync } = options
-  const begin = (lease: Lease): Promise<void> => lease.begin('repeatable read', options.idleTimeoutMs)
-  // a versioned report's transaction comes begun (and, with a sync, its snapshot taken); a sync's
-  // cursor reads in the snapshot its token is, taken on the primary (src/stream/sync.ts)
-  const lease = options.snapshot ?? (sync === undefined ? await leases.acquire(signal, { turn: 'hold' }) : await leaseInSync(leases, sync, signal, { turn: 'hold' }, begin))
+  // a versioned report's transaction comes begun, its snapshot taken (and, with a sync, read); a
+  // sync's cursor reads in the snapshot that is its token, taken on the primary (src/stream/sync.ts)
+  const lease = options.snapshot ?? await leases.acquire(signal, { turn: 'hold', primary: sync !== undefined })
   try {
-    if (options.snapshot === undefined && sync === undefined) await begin(lease)
+    if (options.snapshot === undefined) {
+      await lease.begin('repeatable read', options.idleTimeoutMs)
+      await sync?.read(lease)
+    }
     const bound = startBound(report, options.after)
     if (bound !== null) await checkBound(lease, bound)
     // one row past limit or max_rows, as the batches ask: PostgreSQL can then sort top-N only
