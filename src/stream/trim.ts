@@ -18,20 +18,27 @@ export function loadTrim (): { trim: Trim } | { missing: string } {
   }
 }
 
+type Gc = (options?: { type: 'major', execution: 'sync', flavor: 'last-resort' }) => void
+
 /**
- * V8's full collection: `gc` of `node --expose-gc` when the process was started so, else the same
- * function taken from a fresh context with the flag set only for that moment. Only GiveBack calls
- * it, on an idle process.
+ * V8's full collection at its most thorough: what V8 runs when told memory is low (the
+ * `last-resort` flavour: collections until nothing more is freed, compacting, so pages that a
+ * collection leaves a few live objects on are emptied and given back). `gc` of
+ * `node --expose-gc` when the process was started so, else the same function taken from a fresh
+ * context with the flag set only for that moment. Only GiveBack calls it, on an idle process.
  */
 export function loadCollect (): () => void {
-  const exposed = (globalThis as { gc?: unknown }).gc
-  if (typeof exposed === 'function') return exposed as () => void
-  setFlagsFromString('--expose-gc')
-  try {
-    return runInNewContext('gc') as () => void
-  } finally {
-    setFlagsFromString('--no-expose-gc')
+  let gc = (globalThis as { gc?: unknown }).gc as Gc | undefined
+  if (typeof gc !== 'function') {
+    setFlagsFromString('--expose-gc')
+    try {
+      gc = runInNewContext('gc') as Gc
+    } finally {
+      setFlagsFromString('--no-expose-gc')
+    }
   }
+  const collect = gc
+  return () => collect({ type: 'major', execution: 'sync', flavor: 'last-resort' })
 }
 
 /** How often an idle process gives memory back, and for how long after its last response. */
