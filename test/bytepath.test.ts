@@ -6,12 +6,13 @@ import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { copyOut } from '../harness/copy.js'
-import { socketMaker } from '../src/db/pg-internals.js'
+import { perColumnFormats, socketMaker } from '../src/db/pg-internals.js'
 import { installRowTap, readingSocket, rowTapOf, type RowSink } from '../src/db/rowtap.js'
 import { resolveColumns } from '../src/db/types.js'
 import { createEncoder, type FormatName } from '../src/formats/index.js'
 import { Drive } from '../src/formats/drive.js'
-import type { Column } from '../src/formats/types.js'
+import { binaryFormats } from '../src/formats/columnar.js'
+import type { Column, ColumnsContext } from '../src/formats/types.js'
 import { buildTestApp } from './helpers/app.js'
 import { createAwkwardTable } from './helpers/awkward.js'
 import { connect, testDatabaseUrl } from './helpers/db.js'
@@ -158,6 +159,55 @@ t.test('over HTTP, both strategies: wide rows, limit, after and max_rows, agains
     const json = await app.inject(`/reports/awkward_${strategy}.json?limit=10&after=150`)
     const next = new URL((JSON.parse(json.body) as { next: string }).next)
     t.equal(next.searchParams.get('after'), (await client.query<{ id: number }>(`select id from (${awkwardSql}) r where id > 150 order by id limit 1 offset 9`)).rows[0]!.id.toString(), `${strategy}: JSON's next resumes after the last row sent`)
+  }
+})
+
+t.test('Parquet and Arrow read columns in binary: the same bytes as from their text, the Bind asks per column', async (t) => {
+  const tapped = await connected(t)
+  const tap = installRowTap(tapped)
+  perColumnFormats(tapped)
+  // every awkward value a list of the element type can hold, and floats whose NaN the database
+  // sends with its sign bit set (x86's default NaN, from infinity times zero), bigger decimals
+  const oneDimensional = cases.map(([name]) => name === 'ta' || name === 'ia' ? `case when array_ndims(${name}) > 1 then null else ${name} end as ${name}` : name).join(', ')
+  const queries: Array<[label: string, sql: string, key: number[]]> = [
+    ['awkward', `select a.id + 100 * g as id, ${oneDimensional} from ${schema}.awkward a cross join generate_series(0, 59) g`, [0]],
+    ['floats and decimals', `select g as id, 'infinity'::float8 * (g % 2) as nan8, ('infinity'::float4 * (g % 2))::float4 as nan4,
+       (g * 1234567.891)::numeric(38,3) as big, (-g * 0.01)::numeric(4,2) as small, (g * 10000)::numeric(12,0) as whole,
+       (10::numeric ^ 30 + g)::numeric(38,0) as huge, timestamptz '1999-12-31 23:59:59.9999' + interval '1 microsecond' * g as near_epoch
+       from generate_series(0, 199) g`, [0]],
+    ['a composite key of a bigint and a date', `select g::int8 as id, date '2026-01-01' + g as day, g::int8 * 3 as n from generate_series(1, 300) g`, [0, 1]]
+  ]
+  for (const [label, sql, key] of queries) {
+    const { fields } = await tapped.query(`${sql} limit 0`)
+    const described = await resolveColumns(tapped, fields)
+    const context = { report: 'binary', key: key.map((i) => described[i]!.name), keyIndexes: key }
+    for (const format of ['parquet', 'arrow'] as const) {
+      const fromText = await columnar(format, described, context, false, sql)
+      const fromBinary = await columnar(format, described, context, true, sql)
+      t.ok(fromText.equals(fromBinary), `${label}, ${format}: ${fromBinary.length} bytes from binary columns, the same as from text`)
+    }
+    const formats = binaryFormats(described, key)
+    t.ok(formats !== null && formats.includes(1), `${label}: some columns are asked in binary`)
+    for (const index of key) t.equal(formats?.[index], 0, `${label}: key column ${described[index]!.name} stays text, what an after is made of`)
+    const result = await tapped.query({ text: sql, queryMode: 'extended', binary: formats } as unknown as pg.QueryConfig)
+    t.strictSame(result.fields.map((field) => field.format), formats!.map((code) => code === 1 ? 'binary' : 'text'), `${label}: PostgreSQL sent each column in the format asked for it`)
+    if (label === 'floats and decimals') {
+      const { rows: [sent] } = await tapped.query<{ nan8: Buffer, nan4: Buffer }>("select float8send('infinity'::float8 * 0) as nan8, float4send(('infinity'::float4 * 0)::float4) as nan4")
+      t.equal(sent!.nan8[0]! & 0x80, 0x80, 'the float8 NaN the database sends has its sign bit set, and the bytes equal all the same')
+      t.equal(sent!.nan4[0]! & 0x80, 0x80, 'so has the float4 NaN')
+    }
+  }
+
+  async function columnar (format: 'parquet' | 'arrow', described: Column[], context: ColumnsContext, binary: boolean, sql: string): Promise<Buffer> {
+    const encoder = createEncoder(format, described, { header: true, bom: false, delimiter: ',' }, context, { binary })
+    const drive = new Drive(encoder)
+    tap.capture({ row: (data, start, end) => { drive.row(data, start, end) } })
+    try {
+      await tapped.query(binary ? { text: sql, queryMode: 'extended', binary: encoder.formats } as unknown as pg.QueryConfig : sql)
+    } finally {
+      tap.release()
+    }
+    return Buffer.from(drive.chunk({ final: true }))
   }
 })
 

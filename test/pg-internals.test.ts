@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import pg from 'pg'
 import t, { type Test } from 'tap'
-import { cancelKey, PG_VERSION, socketOf, socketReader } from '../src/db/pg-internals.js'
+import { cancelKey, perColumnFormats, PG_VERSION, socketOf, socketReader } from '../src/db/pg-internals.js'
 import { testDatabaseUrl } from './helpers/db.js'
 
 const manifest = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> }
@@ -58,6 +58,26 @@ t.test('the cancel key: processID and secretKey, numbers, the backend\'s own', a
   t.equal(key.port, client.port, 'and its port')
 })
 
+t.test('the Bind: a query asks each result column its own format; pg binds the rest as ever', async (t) => {
+  const client = await connected(t)
+  const connection = (client as unknown as { connection: Record<string, unknown> }).connection
+  t.equal(typeof connection.bind, 'function', `pg ${PG_VERSION}'s Connection no longer has bind, which pg's Query sends its Bind through`)
+  t.equal(typeof connection._send, 'function', `pg ${PG_VERSION}'s Connection no longer has _send, which writes a message to the socket`)
+  perColumnFormats(client)
+  const text = "select $1::int4 as a, $2::text as b, $3::bytea as c, $4::text as d, $3::bytea = '\\x00ff' as same"
+  const values = [7, 'x', Buffer.from([0, 255]), null]
+  const mixed = await client.query({ text, values, binary: [1, 0, 1, 0, 0] } as unknown as pg.QueryConfig)
+  t.strictSame(mixed.fields.map((field) => field.format), ['binary', 'text', 'binary', 'text', 'text'], 'each column in the format asked for it')
+  t.match(mixed.rows, [{ a: 7, b: 'x', d: null, same: true }], 'parameters as pg writes them: text, a Buffer in binary, NULL')
+  const none = await client.query({ text: 'select 1 as one', queryMode: 'extended', binary: [1] } as unknown as pg.QueryConfig)
+  t.strictSame(none.fields.map((field) => field.format), ['binary'], 'a statement without parameters, in the extended protocol')
+  const all = await client.query({ text, values, binary: true } as unknown as pg.QueryConfig)
+  t.strictSame(all.fields.map((field) => field.format), ['binary', 'binary', 'binary', 'binary', 'binary'], 'binary: true is pg\'s own, as ever')
+  const plain = await client.query({ text, values })
+  t.strictSame(plain.rows, [{ a: 7, b: 'x', c: Buffer.from([0, 255]), d: null, same: true }], 'and so are queries that ask nothing')
+  t.strictSame(plain.fields.map((field) => field.format), ['text', 'text', 'text', 'text', 'text'])
+})
+
 t.test('what a moved pg gets: errors that name the part it no longer has', async (t) => {
   const client = await connected(t)
   const fake = (changes: Record<string, unknown>): pg.ClientBase => Object.assign(Object.create(client) as object, changes) as unknown as pg.ClientBase
@@ -69,4 +89,5 @@ t.test('what a moved pg gets: errors that name the part it no longer has', async
   t.throws(() => cancelKey(fake({ secretKey: '7' })), { message: /no longer has secretKey/ })
   t.throws(() => cancelKey(fake({ host: undefined })), { message: /no longer has host and port/ })
   t.equal(cancelKey(fake({ processID: null, secretKey: null })), null, 'a server that sent no key (a pooler may not): nothing to cancel with')
+  t.throws(() => { perColumnFormats(fake({ connection: { bind () {} } })) }, { message: /no longer has bind and _send/ })
 })

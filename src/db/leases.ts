@@ -120,14 +120,15 @@ export class Lease {
   /**
    * Runs one statement whose rows go to `sink` as the bytes PostgreSQL sent (src/db/rowtap.ts),
    * never through pg's parser; resolves once the statement is complete, with its columns and the
-   * number of rows the sink took.
+   * number of rows the sink took. `formats`: a format code per result column (0 text, 1
+   * binary), where the sink reads some in binary; null, all text.
    */
-  async queryInto (config: string | pg.QueryConfig, sink: RowSink): Promise<{ fields: pg.FieldDef[], rows: number }> {
+  async queryInto (config: string | pg.QueryConfig, sink: RowSink, formats: readonly number[] | null = null): Promise<{ fields: pg.FieldDef[], rows: number }> {
     const tap = rowTapOf(this.client)
     tap.capture(sink)
     let result: pg.QueryResult
     try {
-      result = await this.query(config)
+      result = await this.query(formats === null ? config : withFormats(config, formats))
     } catch (error) {
       // a statement that failed says why itself, whatever the sink did
       tap.release(true)
@@ -287,4 +288,15 @@ async function cancelBackend (client: pg.PoolClient): Promise<void> {
   socket.resume()
   socket.write(packet)
   await new Promise<void>((resolve) => socket.on('close', () => resolve()))
+}
+
+/**
+ * A query that asks each result column in the format `formats` gives (0 text, 1 binary), through
+ * the connection's per-column Bind (perColumnFormats in src/db/pg-internals.ts): in the extended
+ * protocol, whether or not it has parameters (a FETCH has none).
+ */
+function withFormats (config: string | pg.QueryConfig, formats: readonly number[]): pg.QueryConfig {
+  const query = typeof config === 'string' ? { text: config } : config
+  // pg's typings know neither queryMode nor an array for binary
+  return { ...query, queryMode: 'extended', binary: formats } as unknown as pg.QueryConfig
 }

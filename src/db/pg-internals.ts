@@ -7,7 +7,9 @@
 // - the settings pg passes to the `stream` function it makes a connection's socket with: whether
 //   it will wrap the socket in TLS (src/db/rowtap.ts, readingSocket);
 // - the cancel key (Client#processID and #secretKey, from BackendKeyData), which a lease sends in
-//   a CancelRequest of its own (src/db/leases.ts).
+//   a CancelRequest of its own (src/db/leases.ts);
+// - the connection's Bind (Connection#bind, #_send): pg asks one result format for all columns, the
+//   columnar formats ask each column its own (perColumnFormats).
 // pg is pinned exactly in package.json for them (docs/decisions/0005-dependency-pins.md), and
 // test/pg-internals.test.ts holds a real connection of the installed pg to what is reached here.
 import { createRequire } from 'node:module'
@@ -109,4 +111,67 @@ function keyPart (fields: Record<'processID' | 'secretKey', unknown>, name: 'pro
     throw new Error(`pg ${PG_VERSION}'s Client no longer has ${name} (its part of the cancel key from BackendKeyData) as a number or null: is pg the version package.json pins?`)
   }
   return value
+}
+
+/** A Bind's settings as pg's Query passes them to Connection#bind. */
+interface BindConfig {
+  readonly portal?: string
+  readonly statement?: string
+  readonly values?: readonly unknown[]
+  /** pg's prepareValue: a parameter as text, a Buffer, or null */
+  readonly valueMapper?: (value: unknown, index: number) => string | Buffer | null | undefined
+  /** pg's: true or false for all columns; ours: a format code per result column (0 text, 1 binary) */
+  readonly binary?: boolean | readonly number[]
+}
+
+/**
+ * Lets a query ask for each result column in its own format: a query config whose `binary` is an
+ * array of format codes, one per result column (0 text, 1 binary), is bound with those codes;
+ * with `binary` true or false pg binds as it always does. pg's Query hands its config's `binary`
+ * to Connection#bind as it is, and pg-protocol's Bind writes one code for all columns, so the
+ * connection's bind is the one place to write them. Installed once per connection (the pool's
+ * 'connect' event); such a query must run in the extended protocol (`queryMode: 'extended'`).
+ */
+export function perColumnFormats (client: pg.ClientBase): void {
+  const connection = (client as unknown as { connection?: { bind?: unknown, _send?: unknown } }).connection
+  const bind = connection?.bind
+  if (connection === undefined || typeof bind !== 'function' || typeof connection._send !== 'function') {
+    throw new Error(`pg ${PG_VERSION}'s Connection no longer has bind and _send, through which Sluice asks result columns in binary: is pg the version package.json pins?`)
+  }
+  const send = connection._send as (message: Buffer) => void
+  connection.bind = function (config: BindConfig): void {
+    if (Array.isArray(config.binary)) send.call(this, bindMessage(config, config.binary as readonly number[]))
+    else bind.call(this, config)
+  }
+}
+
+/**
+ * A Bind message (protocol section 55.7) with a format code per result column. Parameters as
+ * pg-protocol writes them: mapped by pg's valueMapper, a Buffer in binary, NULL, else text.
+ */
+export function bindMessage (config: BindConfig, formats: readonly number[]): Buffer {
+  const values = (config.values ?? []).map((value, i) => {
+    const mapped = config.valueMapper === undefined ? value as string | Buffer | null | undefined : config.valueMapper(value, i)
+    if (mapped === null || mapped === undefined) return { format: 0, bytes: null }
+    return Buffer.isBuffer(mapped) ? { format: 1, bytes: mapped } : { format: 0, bytes: Buffer.from(mapped) }
+  })
+  const portal = Buffer.from(`${config.portal ?? ''}\0`)
+  const statement = Buffer.from(`${config.statement ?? ''}\0`)
+  let size = 4 + portal.length + statement.length + 2 + values.length * 2 + 2 + 2 + formats.length * 2
+  for (const { bytes } of values) size += 4 + (bytes?.length ?? 0)
+  const message = Buffer.allocUnsafe(1 + size)
+  message[0] = 0x42 // 'B'
+  let at = message.writeInt32BE(size, 1)
+  at += portal.copy(message, at)
+  at += statement.copy(message, at)
+  at = message.writeInt16BE(values.length, at)
+  for (const { format } of values) at = message.writeInt16BE(format, at)
+  at = message.writeInt16BE(values.length, at)
+  for (const { bytes } of values) {
+    at = message.writeInt32BE(bytes === null ? -1 : bytes.length, at)
+    if (bytes !== null) at += bytes.copy(message, at)
+  }
+  at = message.writeInt16BE(formats.length, at)
+  for (const format of formats) at = message.writeInt16BE(format, at)
+  return message
 }

@@ -1,6 +1,6 @@
 import pg from 'pg'
 import type { Config } from '../config.js'
-import { socketMaker } from './pg-internals.js'
+import { perColumnFormats, socketMaker } from './pg-internals.js'
 import { installRowTap, readingSocket } from './rowtap.js'
 
 /**
@@ -23,7 +23,10 @@ export function createPool (config: Config, connectionString: string): pg.Pool {
     keepAliveInitialDelayMillis: 10_000,
     // the pool's own hook rather than its 'connect' event: a tap that cannot be installed then
     // fails this checkout, where the event would throw inside pg's socket handler
-    onConnect: (client) => { installRowTap(client) },
+    onConnect: (client) => {
+      installRowTap(client)
+      perColumnFormats(client)
+    },
     // one read buffer per connection, not one per read (src/db/rowtap.ts)
     stream: socketMaker(readingSocket)
   })

@@ -5,9 +5,9 @@
 // batch's buffers as src/formats/columnar.ts built them, each padded to 8 bytes. A cut download
 // has no end-of-stream marker.
 import { Builder } from 'flatbuffers'
-import { ColumnData, Columns, LIST } from './columnar.js'
+import { binaryFormats, ColumnData, Columns, LIST } from './columnar.js'
 import type { Out } from './out.js'
-import type { Column, ColumnsContext, Encoder, Format, ValueType } from './types.js'
+import type { Column, ColumnsContext, Encoder, EncoderOptions, Format, ValueType } from './types.js'
 
 export const contentType = 'application/vnd.apache.arrow.stream'
 
@@ -32,8 +32,8 @@ const DOUBLE = 2
 const DAY = 0
 const MICROSECOND = 2
 
-export function createArrowEncoder (columns: ReadonlyArray<Column>, context: ColumnsContext): Encoder {
-  const batch = new Columns(columns)
+export function createArrowEncoder (columns: ReadonlyArray<Column>, context: ColumnsContext, options: EncoderOptions = {}): Encoder {
+  const batch = new Columns(columns, options.binary === true ? binaryFormats(columns, context.keyIndexes) : null)
   const schemaOf = (sync: string | null): Buffer => message(HEADER_SCHEMA, (b) => {
     const fields = vector(b, columns.map((column) => field(b, column.name, column.value)))
     const pairs: Array<readonly [string, string]> = [['sluice.report', context.report], ['sluice.key', JSON.stringify(context.key)]]
@@ -98,6 +98,7 @@ export function createArrowEncoder (columns: ReadonlyArray<Column>, context: Col
   }
 
   return {
+    formats: batch.formats,
     row (data, start) {
       batch.row(data, start)
     },
@@ -227,5 +228,5 @@ export const arrowFormat: Format<'arrow'> = {
   contentType,
   attachment: true,
   schema: { type: 'string', format: 'binary' },
-  create: (columns, _csv, context) => createArrowEncoder(columns, context)
+  create: (columns, _csv, context, options) => createArrowEncoder(columns, context, options)
 }

@@ -5,6 +5,11 @@
 // (src/formats/parquet.ts) turns them into levels and plain values. The buffers are kept from
 // batch to batch, so memory is one batch's values, never the result.
 //
+// Where the binary form maps (binaryFormats), the service asks PostgreSQL for a column in binary
+// (Bind's result format codes, src/db/pg-internals.ts), and its values are read by a byte swap or
+// an epoch shift (appendBinary): PostgreSQL then formats no text and Sluice parses none. Key
+// columns stay text, as the `after` of a page is read from them; so do lists and everything else.
+//
 // Texts are what a session with timezone UTC and datestyle ISO prints (src/db/leases.ts). What has
 // no faithful form in the target type (docs/http.md section 3): infinite dates and timestamps become
 // the type's largest and smallest values, which DuckDB reads as ±infinity; a numeric NaN in a
@@ -45,6 +50,8 @@ export class ColumnData {
   readonly delimiter: number
   /** the column's name, for errors */
   readonly name: string
+  /** its values come in PostgreSQL's binary form (appendBinary), not as text */
+  readonly binary: boolean
   /** slots in this batch */
   length = 0
   nulls = 0
@@ -61,10 +68,11 @@ export class ColumnData {
   readonly #timestamp = new TimestampText()
   readonly #array: ArrayText | undefined
 
-  constructor (name: string, value: ValueType) {
+  constructor (name: string, value: ValueType, binary = false) {
     this.name = name
     this.value = value
     this.kind = kindOf(value)
+    this.binary = binary
     this.width = WIDTH[this.kind]!
     this.child = value.type === 'list' ? new ColumnData(name, value.element) : undefined
     this.delimiter = value.type === 'list' ? value.delimiter.charCodeAt(0) : 0
@@ -164,6 +172,64 @@ export class ColumnData {
     this.length = i + 1
   }
 
+  /**
+   * Appends the value whose binary form (what the type's send function writes, big-endian) is
+   * `data[p..q)`. Each kind holds what `append` would of the same value's text, to the bit.
+   */
+  appendBinary (data: Buffer, p: number, q: number): void {
+    this.#grow()
+    const i = this.length
+    const values = this.values
+    switch (this.kind) {
+      case BOOL:
+        if (data[p] !== 0) values[i >> 3]! |= 1 << (i & 7)
+        break
+      case INT32:
+        // int2 or int4, by its width
+        values.writeInt32LE(q - p === 2 ? data.readInt16BE(p) : data.readInt32BE(p), i * 4)
+        break
+      case INT64:
+        values.writeInt32LE(data.readInt32BE(p + 4), i * 8)
+        values.writeInt32LE(data.readInt32BE(p), i * 8 + 4)
+        break
+      case FLOAT32: {
+        const v = data.readFloatBE(p)
+        // NaN as the text path writes it, whatever payload and sign the database's had
+        values.writeFloatLE(v === v ? v : NaN, i * 4)
+        break
+      }
+      case FLOAT64: {
+        const v = data.readDoubleBE(p)
+        values.writeDoubleLE(v === v ? v : NaN, i * 8)
+        break
+      }
+      case DECIMAL:
+        if (!readDecimal(values, i * 16, data, p, (this.value as { scale: number }).scale)) {
+          this.length = i
+          this.null()
+          return
+        }
+        break
+      case DATE: {
+        // days since 2000-01-01; the infinities as int32's extremes
+        const days = data.readInt32BE(p)
+        values.writeInt32LE(days === 0x7fffffff ? DATE_INFINITY : days === -0x80000000 ? -DATE_INFINITY : days + DAYS_1970_TO_2000, i * 4)
+        break
+      }
+      case TIMESTAMP:
+        readTimestampBinary(values, i * 8, data, p)
+        break
+      case BINARY:
+        // bytea's binary form is its bytes
+        this.#bytes(data, p, q)
+        break
+      default:
+        throw new Error(`column "${this.name}" has no binary form here`)
+    }
+    this.valid[i >> 3]! |= 1 << (i & 7)
+    this.length = i + 1
+  }
+
   #room (n: number): Buffer {
     if (this.dataLength + n > this.data.length) this.data = grown(this.data, Math.max(this.data.length * 2, this.dataLength + n))
     return this.data
@@ -204,8 +270,13 @@ export class Columns {
   rows = 0
   readonly #fields = new FieldWalk()
 
-  constructor (columns: ReadonlyArray<Column>) {
-    this.columns = columns.map((column) => new ColumnData(column.name, column.value))
+  /** the result format code per column the rows come in (0 text, 1 binary); null: all text */
+  readonly formats: readonly number[] | null
+
+  /** `formats`: binaryFormats' codes, when the rows are asked for so; null, all text */
+  constructor (columns: ReadonlyArray<Column>, formats: readonly number[] | null = null) {
+    this.columns = columns.map((column, i) => new ColumnData(column.name, column.value, formats?.[i] === 1))
+    this.formats = formats
   }
 
   /** Appends one DataRow (its layout: see RowSink in src/db/rowtap.ts). */
@@ -215,8 +286,10 @@ export class Columns {
     fields.begin(data, start)
     for (let i = 0; i < columns.length; i++) {
       const length = fields.next()
-      if (length < 0) columns[i]!.null()
-      else columns[i]!.append(data, fields.at, fields.at + length)
+      const column = columns[i]!
+      if (length < 0) column.null()
+      else if (column.binary) column.appendBinary(data, fields.at, fields.at + length)
+      else column.append(data, fields.at, fields.at + length)
     }
     this.rows++
   }
@@ -241,6 +314,20 @@ export class MultiDimensional extends NotAcceptable {
   constructor (column: string) {
     super(`column "${column}" holds a multi-dimensional array, which Parquet and Arrow, typing it as a list of its element type, cannot hold: ask for another format, or have the report select array_to_json(${column}) or ${column}::text`)
   }
+}
+
+/** Kinds whose binary form appendBinary reads. */
+const BINARY_KINDS = new Set([BOOL, INT32, INT64, FLOAT32, FLOAT64, DECIMAL, DATE, TIMESTAMP, BINARY])
+
+/**
+ * The result format code per column for the columnar formats: binary (1) where appendBinary reads
+ * the type's binary form, text (0) for the rest and for the key columns, whose text a page's
+ * `after` is made of. Null when every column stays text.
+ */
+export function binaryFormats (columns: ReadonlyArray<Column>, keyIndexes: readonly number[]): number[] | null {
+  const keys = new Set(keyIndexes)
+  const formats = columns.map((column, i) => !keys.has(i) && BINARY_KINDS.has(kindOf(column.value)) ? 1 : 0)
+  return formats.includes(1) ? formats : null
 }
 
 function kindOf (value: ValueType): number {
@@ -342,4 +429,87 @@ function writeTimestamp (into: Buffer, at: number, data: Buffer, p: number, q: n
   const seconds = text.days * 86400 + text.seconds
   if (Math.abs(seconds) < 9e9) writeInt64(into, at, seconds * 1e6 + text.micros)
   else into.writeBigInt64LE(BigInt(seconds) * 1000000n + BigInt(text.micros), at)
+}
+
+/** Days from 1970-01-01 to 2000-01-01, PostgreSQL's epoch for dates and timestamps. */
+const DAYS_1970_TO_2000 = 10957
+/** The same in microseconds, as the high and low 32 bits of an int64. */
+const MICROS_1970_TO_2000_HIGH = 0x35d01 // 946684800000000 = 0x35d01_3b37e000
+const MICROS_1970_TO_2000_LOW = 0x3b37e000
+
+/**
+ * A timestamp's binary form, int64 microseconds since 2000-01-01 (big-endian), as microseconds
+ * since 1970-01-01 (little-endian); the infinities (int64's extremes) as the text path writes them.
+ * A timestamp within 30,000 years of the end of PostgreSQL's range overflows int64 there, as it
+ * does on the text path, with the same RangeError.
+ */
+function readTimestampBinary (into: Buffer, at: number, data: Buffer, p: number): void {
+  const high = data.readInt32BE(p)
+  const low = data.readUInt32BE(p + 4)
+  if (high === 0x7fffffff && low === 0xffffffff) {
+    into.writeBigInt64LE(TIMESTAMP_INFINITY, at)
+    return
+  }
+  if (high === -0x80000000 && low === 0) {
+    into.writeBigInt64LE(-TIMESTAMP_INFINITY, at)
+    return
+  }
+  let sumLow = low + MICROS_1970_TO_2000_LOW
+  let sumHigh = high + MICROS_1970_TO_2000_HIGH
+  if (sumLow >= TWO32) {
+    sumLow -= TWO32
+    sumHigh++
+  }
+  if (sumHigh > 0x7fffffff) {
+    into.writeBigInt64LE((BigInt(high) << 32n) + BigInt(low) + 946684800000000n, at)
+    return
+  }
+  into.writeUInt32LE(sumLow, at)
+  into.writeInt32LE(sumHigh, at + 4)
+}
+
+const NUMERIC_NEGATIVE = 0x4000
+const POWERS_OF_TEN = Array.from({ length: 23 }, (_, k) => 10 ** k)
+
+/**
+ * numeric's binary form (int16 digit count, weight, sign, display scale, then base-10000 digits,
+ * the first worth 10000^weight) as a 128-bit two's complement integer of units of 10^-scale, as
+ * writeDecimal makes of its text. False for NaN and the infinities. The column's modifier rounds
+ * every value to `scale`, so digits past it are zeros. Through a double while exact (below 2^53).
+ */
+function readDecimal (into: Buffer, at: number, data: Buffer, p: number, scale: number): boolean {
+  const count = data.readInt16BE(p)
+  const weight = data.readInt16BE(p + 2)
+  const sign = data.readUInt16BE(p + 4)
+  if (sign !== 0 && sign !== NUMERIC_NEGATIVE) return false
+  let n = 0
+  let big: bigint | undefined
+  for (let k = 0, d = p + 8; k < count; k++, d += 2) {
+    const digit = data.readUInt16BE(d)
+    if (big !== undefined) big = big * 10000n + BigInt(digit)
+    else if (n < 900719925474) n = n * 10000 + digit
+    else big = BigInt(n) * 10000n + BigInt(digit)
+  }
+  // the power of ten the last digit is worth, in units of 10^-scale
+  const exponent = 4 * (weight - count + 1) + scale
+  if (big === undefined && exponent >= 0) {
+    const scaled = exponent < POWERS_OF_TEN.length ? n * POWERS_OF_TEN[exponent]! : Infinity
+    if (scaled < 9007199254740992) n = scaled
+    else big = BigInt(n) * 10n ** BigInt(exponent)
+  } else if (big === undefined && exponent >= -22) {
+    n = n / POWERS_OF_TEN[-exponent]!
+  } else {
+    big ??= BigInt(n)
+    big = exponent >= 0 ? big * 10n ** BigInt(exponent) : big / 10n ** BigInt(-exponent)
+  }
+  if (big === undefined) {
+    if (sign === NUMERIC_NEGATIVE) n = -n
+    writeInt64(into, at, n)
+    into.fill(n < 0 ? 0xff : 0, at + 8, at + 16)
+  } else {
+    if (sign === NUMERIC_NEGATIVE) big = -big
+    into.writeBigUInt64LE(BigInt.asUintN(64, big), at)
+    into.writeBigInt64LE(BigInt.asIntN(64, big >> 64n), at + 8)
+  }
+  return true
 }

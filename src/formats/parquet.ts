@@ -7,11 +7,11 @@
 //
 // No Parquet writer for Node streams: the libraries build a row group from JS objects per row, or
 // the whole file (see the README). This one reads the DataRows' bytes (src/formats/columnar.ts).
-import { BOOL, BYTES, BINARY, ColumnData, Columns, copyBytes, DECIMAL, LIST } from './columnar.js'
+import { binaryFormats, BOOL, BYTES, BINARY, ColumnData, Columns, copyBytes, DECIMAL, LIST } from './columnar.js'
 import { ZSTD, type Codec } from './codec.js'
 import { Out } from './out.js'
 import { ThriftWriter } from './thrift.js'
-import type { Column, ColumnsContext, Encoder, Format, ValueType } from './types.js'
+import type { Column, ColumnsContext, Encoder, EncoderOptions, Format, ValueType } from './types.js'
 
 export const contentType = 'application/vnd.apache.parquet'
 
@@ -65,9 +65,9 @@ interface SchemaElement {
 }
 
 /** `options.codec`: another page codec, for the codec benchmark (bench/parquet-codec.ts) */
-export function createParquetEncoder (columns: ReadonlyArray<Column>, context: ColumnsContext, options: { codec?: Codec } = {}): Encoder {
+export function createParquetEncoder (columns: ReadonlyArray<Column>, context: ColumnsContext, options: EncoderOptions & { codec?: Codec } = {}): Encoder {
   const codec = options.codec ?? ZSTD
-  const batch = new Columns(columns)
+  const batch = new Columns(columns, options.binary === true ? binaryFormats(columns, context.keyIndexes) : null)
   const schema: SchemaElement[] = [{ name: 'schema', children: columns.length }]
   const leaves: Leaf[] = []
   columns.forEach((column, i) => { describe(column.name, column.value, i, [], 0, 0, schema, leaves) })
@@ -156,6 +156,7 @@ export function createParquetEncoder (columns: ReadonlyArray<Column>, context: C
   }
 
   return {
+    formats: batch.formats,
     row (data, start) {
       batch.row(data, start)
     },
@@ -561,5 +562,5 @@ export const parquetFormat: Format<'parquet'> = {
   contentType,
   attachment: true,
   schema: { type: 'string', format: 'binary' },
-  create: (columns, _csv, context) => createParquetEncoder(columns, context)
+  create: (columns, _csv, context, options) => createParquetEncoder(columns, context, options)
 }

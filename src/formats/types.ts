@@ -58,6 +58,13 @@ export interface EncoderOptions {
    * ask for it; tests and benches that drive encoders synchronously leave it off.
    */
   readonly offThread?: boolean
+  /**
+   * Read columns in PostgreSQL's binary form where a format maps it (Parquet and Arrow: numbers,
+   * dates, timestamps, bytea); the encoder's `formats` then says which, and its rows must be
+   * asked for so (Lease#queryInto). Only the service asks for it; tests and benches that feed
+   * text DataRows leave it off.
+   */
+  readonly binary?: boolean
 }
 
 export interface CsvOptions {
@@ -74,6 +81,11 @@ export interface CsvOptions {
  * Every format follows this one protocol, and src/formats/drive.ts is what calls it.
  */
 export interface Encoder {
+  /**
+   * The result format code per column this encoder reads its rows in (0 text, 1 binary), made
+   * with `binary`; absent or null: all text.
+   */
+  readonly formats?: readonly number[] | null
   /** Takes one DataRow (see RowSink in src/db/rowtap.ts for its layout). */
   row(data: Buffer, start: number, end: number): void
   /** Bytes taken since the last flush (the head among them, before the first): what sizes batches. */

@@ -32,7 +32,7 @@ export async function * cursorSource (options: SourceOptions): AsyncGenerator<Bu
     const query = compileQuery(report, params, { after: bound, limit: Number.isFinite(most) ? most : null, changes })
     await lease.query({ text: `declare sluice_rows no scroll cursor for ${query.sql}`, values: [...query.parameters] })
     yield * encodeRows(options, bound, async (want, _bound, sink) => {
-      const { fields, rows } = await lease.queryInto(`fetch ${want} from sluice_rows`, sink)
+      const { fields, rows } = await lease.queryInto(`fetch ${want} from sluice_rows`, sink, options.encoder.formats ?? null)
       checkShape(report, fields)
       return rows
     })

@@ -85,7 +85,7 @@ export function keysetSource (options: SourceOptions): AsyncGenerator<Buffer, vo
     const changes = sync === undefined ? undefined : { column: sync.column, since: sync.since, within }
     first = false
     const query = compileQuery(report, params, { after, limit: want, changes })
-    const { fields } = await lease.queryInto({ text: query.sql, values: [...query.parameters] }, sink)
+    const { fields } = await lease.queryInto({ text: query.sql, values: [...query.parameters] }, sink, options.encoder.formats ?? null)
     checkShape(report, fields)
     await lease.end()
   }

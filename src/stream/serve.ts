@@ -72,7 +72,7 @@ export async function serveReport (streaming: Streaming, report: Report, request
       params: asked.params,
       after: asked.after,
       limit: asked.limit,
-      encoder: createEncoder(asked.format, report.columns, asked.csv, { report: report.name, key: report.key, keyIndexes: report.keyIndexes }, { offThread: true }),
+      encoder: createEncoder(asked.format, report.columns, asked.csv, { report: report.name, key: report.key, keyIndexes: report.keyIndexes }, { offThread: true, binary: true }),
       signal: controller.signal,
       nextLink: (next) => nextLink(request, next),
       memory: ticket.memory,

@@ -54,8 +54,8 @@ const SWEPT_MS = 250
  * in use stays resident until malloc_trim. So once no response runs, every GIVE_BACK_EVERY_MS,
  * GIVE_BACK_TIMES times: a full collection, then a trim once its ArrayBuffers are swept. A
  * response that starts meanwhile stops it, and its end starts it again, the first give-back a
- * full GIVE_BACK_EVERY_MS later. A collection takes
- * ~10-20 ms on this heap and a trim ~20 ms on what a crowd of 256 left (pages are only unmapped,
+ * full GIVE_BACK_EVERY_MS later. A collection (V8's last-resort flavour, compacting) takes
+ * ~30-50 ms on this heap and a trim ~20 ms on what a crowd of 256 left (pages are only unmapped,
  * not moved); neither runs while responses run.
  */
 export class GiveBack {
